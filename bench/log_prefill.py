@@ -1,0 +1,140 @@
+"""Bulk pre-fill of a log for ``bench/log.py``: millions of entries without the server.
+
+Only the benchmark's setup uses this path; the measured phases go through
+the real server. It writes what the server would have written for the same
+entries, with the server's own code where it matters:
+
+* entries: signed statements like the measured ones (``log_load``), signed
+  in worker processes; appended to SQLite in big transactions with
+  ``synchronous=OFF`` and a large page cache (a crash while pre-filling just
+  means pre-filling again: nothing here is acknowledged to anyone);
+* search keys: computed by the log's own admission (:class:`EntryValidator`)
+  for a sample, then the same two keys (digest, signer) for every entry;
+* tiles and entry bundles: :class:`vigil.log.integrate.TreeBuilder`, written
+  without fsync per file, then one ``os.sync()``; partial tiles only for the
+  final size (as the sequencer's rebuild does);
+* the checkpoint: signed with the log's key and stored with the tree state
+  through the storage API (then ``tiles/checkpoint``), as the sequencer's
+  publish step does.
+
+The result is checked by the server's startup recovery, which compares the
+tiles against the stored tree state.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from log_load import _sign_range, signers
+from vigil.cli.key import load_signer
+from vigil.cli.log import read_config
+from vigil.core import merkle
+from vigil.core.note import parse_note
+from vigil.core.tiles import tile_path
+from vigil.log.entry import EntryValidator
+from vigil.log.integrate import TreeBuilder
+from vigil.log.kinds import default_registry
+from vigil.log.signing import CheckpointSigner
+from vigil.log.storage import open_storage
+from vigil.log.storage.sqlite import _key_hash
+from vigil.log.tiledir import TileDir
+
+__all__ = ["prefill"]
+
+_CHUNK = 1 << 16  # entries per transaction and per integration step (256 tiles)
+
+
+def _digest_key(entry: bytes) -> str:
+    """The digest search key of a bench entry (its one subject's sha256)."""
+    import base64
+    import json
+
+    payload = json.loads(base64.b64decode(json.loads(entry)["payload"]))
+    return "sha256:" + payload["subject"][0]["digest"]["sha256"]
+
+
+def _write_files(root: Path, files: list[tuple[str, bytes]]) -> None:
+    for relative, data in files:
+        target = root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = target.with_name(target.name + ".tmp")
+        temp.write_bytes(data)
+        os.replace(temp, target)
+
+
+def prefill(directory: Path, count: int, *, workers: int = 2) -> None:
+    """Bring the log in ``directory`` to at least ``count`` entries (see the module docstring)."""
+    config = read_config(directory)
+    database = directory / config.database.removeprefix("sqlite:")
+    db = sqlite3.connect(database, isolation_level=None)
+    db.execute("PRAGMA cache_size = -3000000")  # 3 GB: the indexes stay in memory
+    db.execute("PRAGMA synchronous = OFF")
+    start = int(db.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM entries").fetchone()[0])
+    state_size = db.execute("SELECT size FROM tree_state WHERE id = 0").fetchone()
+    if start >= count and state_size is not None and state_size[0] == start:
+        db.close()
+        return
+    if start != (state_size[0] if state_size else 0):
+        raise RuntimeError(f"{directory}: a half-finished pre-fill; delete it and start again")
+    tiles = TileDir(directory / config.tiles_dir)
+    builder = TreeBuilder.empty()
+    if start:
+        storage = open_storage(config.database, base_dir=directory)
+        state = storage.tree_state()
+        assert state is not None
+        builder = TreeBuilder.load(state, read_tile=tiles.read_tile,
+                                   read_entries=storage.read_entries)
+        storage.close()
+    vkeys = [s.vkey for s in signers()]
+    validator = EntryValidator(limits=config.limits, registry=default_registry())
+    started = time.perf_counter()
+    with ProcessPoolExecutor(workers) as pool:
+        ranges = [("bulk", n, min(count, n + _CHUNK)) for n in range(start, count, _CHUNK)]
+        for (_, first, end), entries in zip(ranges, pool.map(_sign_range, ranges), strict=True):
+            hashes = [merkle.hash_leaf(e) for e in entries]
+            sample = validator.validate(entries[0])  # the server's own keys for one entry
+            want = (("digest", _digest_key(entries[0])), ("signer", vkeys[first % len(vkeys)]))
+            if tuple((k.key_type, k.value) for k in sample.index_keys) != want:
+                raise RuntimeError(f"search keys of entry {first}: {sample.index_keys}")
+            db.execute("BEGIN")
+            db.executemany(
+                "INSERT INTO entries (idx, leaf_hash, data) VALUES (?, ?, ?)",
+                zip(range(first, end), hashes, entries, strict=True),
+            )
+            db.executemany(
+                "INSERT INTO search_rows (idx, key_type, value, key_hash) VALUES (?, ?, ?, ?)",
+                ((first + i, kind, value, _key_hash(kind, value))
+                 for i, e in enumerate(entries)
+                 for kind, value in (("digest", _digest_key(e)),
+                                     ("signer", vkeys[(first + i) % len(vkeys)]))),
+            )
+            db.execute("COMMIT")
+            integration = builder.integrate(first, list(zip(hashes, entries, strict=True)))
+            builder = integration.builder
+            final = end >= count
+            _write_files(tiles.root, [(tile_path(t), d) for t, d in integration.tiles
+                                      if final or not t.is_partial])
+            if final or (end // _CHUNK) % 16 == 0:
+                rate = (end - start) / (time.perf_counter() - started)
+                print(f"    {end:,} entries ({rate:,.0f}/s)", flush=True)
+    db.close()
+    # Partial tiles of the final size that the last chunk did not change.
+    _write_files(tiles.root, [(tile_path(t), d) for t, d in builder.edge_tiles()
+                              if tiles.read_tile(t) is None])
+    os.sync()
+    # The checkpoint, through the storage API, as the sequencer's publish step.
+    storage = open_storage(config.database, base_dir=directory)
+    try:
+        signer = CheckpointSigner(origin=config.origin,
+                                  signer=load_signer(directory / config.key_file),
+                                  stored_text=lambda size: None)
+        note, text = signer.sign(builder.size, builder.root(), None)
+        assert parse_note(note).text == text
+        storage.store_checkpoint(builder.state(), note, text)
+        tiles.write_checkpoint(note)
+    finally:
+        storage.close()

@@ -1,0 +1,224 @@
+"""``vigil release``, ``vigil attest``, ``vigil advisory``: role statements.
+
+    vigil release create PATH --repository R --version N [--format F] [--artifacts]
+                                [--published TIME] [--out FILE]
+    vigil release sign FILE --key KEYFILE [--out FILE]
+    vigil release submit ENVELOPE [--url URL --log-key VKEY]
+
+    vigil attest RELEASE REBUILT_DIR --key KEYFILE --builder ID [--out FILE]
+
+    vigil advisory create --repository R --id ID --action warn|block
+                          (--release FILE | --release-digest sha256:HEX)
+                          --introduced N [--fixed M] [--package P]... [--summary TEXT]
+                          [--osv FILE] [--out FILE]
+    vigil advisory withdraw ID --repository R --id NEW_ID (--release FILE | --release-digest D)
+    vigil advisory sign FILE --key KEYFILE [--out FILE]
+    vigil advisory submit ENVELOPE [--url URL --log-key VKEY]
+
+``create`` writes an unsigned statement; ``sign`` turns it into an envelope
+(``FILE.dsse.json``) or adds a signature to an envelope in place, so several
+holders sign in turn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from vigil.cli.charter import add_log_arguments, read_file, submit_envelope, write_file
+from vigil.cli.key import load_signer
+from vigil.core.charter import parse_digest
+from vigil.core.dsse import format_envelope
+from vigil.core.intoto import Statement
+from vigil.core.statements import (
+    ADVISORY_PREDICATE_TYPE,
+    REBUILD_PREDICATE_TYPE,
+    RELEASE_PREDICATE_TYPE,
+    advisory_statement,
+    parse_time,
+)
+from vigil.errors import ConfigError
+
+
+def add_parsers(sub: Any) -> None:
+    """Register ``vigil release``, ``vigil attest`` and ``vigil advisory``."""
+    release = sub.add_parser("release", help="publish a repository state")
+    release_sub = release.add_subparsers(dest="release_command", metavar="ACTION", required=True)
+    create = release_sub.add_parser("create", help="build a release statement from a repository")
+    create.add_argument("path", type=Path, help="repository directory or its metadata file")
+    create.add_argument("--repository", required=True, help="the repository's charter name")
+    create.add_argument("--version", type=int, required=True, help="release version (monotonic)")
+    create.add_argument("--format", help="force the format (default: detect)")
+    create.add_argument("--artifacts", action="store_true", help="list package digests too")
+    create.add_argument("--published", help="publication time YYYY-MM-DDTHH:MM:SSZ (default now)")
+    create.add_argument("--out", type=Path, help="write the statement here (default stdout)")
+    create.set_defaults(run=run_release_create)
+    _sign_and_submit(release_sub, RELEASE_PREDICATE_TYPE, "release")
+
+    attest = sub.add_parser("attest", help="attest a rebuild of a release")
+    attest.add_argument("release", type=Path, help="the release statement or envelope")
+    attest.add_argument("rebuilt", type=Path, help="directory with the rebuilt artifacts")
+    attest.add_argument("--key", type=Path, required=True, help="the rebuilder's signer key")
+    attest.add_argument("--builder", required=True, help="the rebuilder's identity (URI)")
+    attest.add_argument("--out", type=Path, help="the signed attestation (default stdout)")
+    attest.set_defaults(run=run_attest)
+
+    advisory = sub.add_parser("advisory", help="warn about or block repository versions")
+    advisory_sub = advisory.add_subparsers(dest="advisory_command", metavar="ACTION",
+                                           required=True)
+    create = advisory_sub.add_parser("create", help="build an advisory statement")
+    _advisory_target(create)
+    create.add_argument("--action", choices=["warn", "block"], required=True)
+    create.add_argument("--introduced", type=int, required=True, help="first affected version")
+    create.add_argument("--fixed", type=int, help="first fixed version")
+    create.add_argument("--package", action="append", default=[], help="an affected package")
+    create.add_argument("--summary", default="", help="one line for people")
+    create.add_argument("--osv", type=Path, help="OSV JSON to carry")
+    create.add_argument("--withdraws", help="an advisory id this one replaces")
+    create.set_defaults(run=run_advisory_create)
+    withdraw = advisory_sub.add_parser("withdraw", help="build a withdrawal of an advisory")
+    withdraw.add_argument("withdraws", help="the advisory id to withdraw")
+    _advisory_target(withdraw)
+    withdraw.set_defaults(run=run_advisory_withdraw)
+    _sign_and_submit(advisory_sub, ADVISORY_PREDICATE_TYPE, "advisory")
+
+
+def _advisory_target(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--repository", required=True)
+    parser.add_argument("--id", required=True, help="this advisory's id")
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--release", type=Path, help="the release it is issued against")
+    group.add_argument("--release-digest", help="that release's state digest sha256:HEX")
+    parser.add_argument("--out", type=Path, help="write the statement here (default stdout)")
+
+
+def _sign_and_submit(sub: Any, predicate_type: str, what: str) -> None:
+    sign = sub.add_parser("sign", help=f"add your signature to a {what}")
+    sign.add_argument("file", type=Path, help="the statement or envelope")
+    sign.add_argument("--key", type=Path, required=True, help="your signer key file")
+    sign.add_argument("--out", type=Path,
+                      help="the envelope (default: in place, or FILE.dsse.json for a statement)")
+    sign.set_defaults(run=run_sign, predicate_type=predicate_type)
+    submit = sub.add_parser("submit", help=f"log a signed {what}")
+    submit.add_argument("envelope", type=Path)
+    add_log_arguments(submit)
+    submit.set_defaults(run=run_submit, predicate_type=predicate_type)
+
+
+def _emit(statement_or_envelope: bytes, out: Path | None) -> None:
+    if out is None:
+        sys.stdout.write(statement_or_envelope.decode("utf-8") + "\n")
+    else:
+        write_file(out, statement_or_envelope)
+        print(f"wrote {out}", file=sys.stderr)
+
+
+def run_release_create(args: argparse.Namespace) -> int:
+    """Detect the state digest and write the release statement."""
+    from vigil.roles.release import create_release, detect_state
+
+    state = detect_state(args.path, format=args.format, artifacts=args.artifacts)
+    published = (
+        parse_time(args.published, what="--published") if args.published else int(time.time())
+    )
+    statement = create_release(
+        state, repository=args.repository, version=args.version, published_s=published
+    )
+    print(
+        f"{state.format} state {state.state.name}: sha256 {state.state.digest['sha256']} "
+        f"({len(state.artifacts)} artifacts) from {state.source}",
+        file=sys.stderr,
+    )
+    _emit(statement.raw, args.out)
+    return 0
+
+
+def run_sign(args: argparse.Namespace) -> int:
+    """Sign a statement file, or add a signature to an envelope."""
+    from vigil.roles.statements import read_signable, sign_statement_file
+
+    data = read_file(args.file)
+    signer = load_signer(args.key)
+    envelope = sign_statement_file(data, signer, predicate_type=args.predicate_type)
+    out = args.out
+    if out is None:
+        _, existing = read_signable(data)
+        out = args.file if existing is not None else args.file.with_name(
+            args.file.stem + ".dsse.json"
+        )
+    write_file(out, format_envelope(envelope))
+    print(f"signed as {signer.name} ({signer.key_hash.hex()}); {len(envelope.signatures)} "
+          f"signature(s) in {out}")
+    return 0
+
+
+def run_submit(args: argparse.Namespace) -> int:
+    """Check the envelope's kind and log it."""
+    from vigil.roles.statements import read_signable
+
+    data = read_file(args.envelope)
+    statement, envelope = read_signable(data)
+    if envelope is None:
+        raise ConfigError(f"{args.envelope}: not signed yet (run sign first)")
+    if statement.predicate_type != args.predicate_type:
+        raise ConfigError(f"{args.envelope}: a {statement.predicate_type}, not what this submits")
+    return submit_envelope(args, data)
+
+
+def run_attest(args: argparse.Namespace) -> int:
+    """Compare rebuilt artifacts with the release; write the signed attestation."""
+    from vigil.core.dsse import PAYLOAD_TYPE_INTOTO, sign_envelope
+    from vigil.core.statements import parse_rebuild
+    from vigil.roles.statements import attest, release_from_file
+
+    release = release_from_file(read_file(args.release))
+    statement = attest(release, args.rebuilt, builder=args.builder)
+    rebuild = parse_rebuild(statement)
+    for result in rebuild.results:
+        print(f"{result.result:10} {result.name}", file=sys.stderr)
+    print(f"outcome: {rebuild.outcome}", file=sys.stderr)
+    assert statement.predicate_type == REBUILD_PREDICATE_TYPE
+    envelope = sign_envelope(PAYLOAD_TYPE_INTOTO, statement.raw, [load_signer(args.key)])
+    _emit(format_envelope(envelope), args.out)
+    return 0
+
+
+def _release_digest(args: argparse.Namespace) -> bytes:
+    from vigil.roles.statements import release_from_file
+
+    if args.release is not None:
+        release = release_from_file(read_file(args.release))
+        if release.repository != args.repository:
+            raise ConfigError(
+                f"{args.release}: a release of {release.repository!r}, not {args.repository!r}"
+            )
+        return release.digest
+    return parse_digest(args.release_digest, what="--release-digest")
+
+
+def _advisory(args: argparse.Namespace, **values: Any) -> Statement:
+    return advisory_statement(
+        id=args.id, repository=args.repository, release_digest=_release_digest(args), **values
+    )
+
+
+def run_advisory_create(args: argparse.Namespace) -> int:
+    """Write an advisory statement."""
+    osv = json.loads(read_file(args.osv)) if args.osv is not None else None
+    statement = _advisory(
+        args, action=args.action, introduced=args.introduced, fixed=args.fixed,
+        packages=args.package, summary=args.summary, osv=osv, withdraws=args.withdraws,
+    )
+    _emit(statement.raw, args.out)
+    return 0
+
+
+def run_advisory_withdraw(args: argparse.Namespace) -> int:
+    """Write an advisory statement that withdraws another."""
+    statement = _advisory(args, action="withdraw", withdraws=args.withdraws)
+    _emit(statement.raw, args.out)
+    return 0

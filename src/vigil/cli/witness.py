@@ -1,0 +1,188 @@
+"""``vigil witness``: create and run a c2sp.org/tlog-witness server.
+
+::
+
+    vigil witness init DIR --name NAME
+    vigil witness add-log DIR --origin ORIGIN --vkey VKEY [--url URL]
+    vigil witness serve DIR [--host HOST] [--port PORT]
+    vigil witness evidence DIR [--origin ORIGIN]
+
+``init`` writes the cosigner key (``DIR/witness.key``, mode 0600) and
+``DIR/config.toml`` and prints the witness vkey (for logs' tlog-policy
+files). ``add-log`` adds a log to the config (editing the file by hand is
+equivalent; restart the server either way). ``serve`` prints ``listening on
+URL`` once bound (``--port 0`` picks a free port). ``evidence`` lists the
+validly signed but inconsistent checkpoints the witness kept, one JSON
+object per line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import logging
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from vigil.core.cosignature import CosignatureSigner, generate_cosigner, parse_cosigner_key
+from vigil.errors import ConfigError, FormatError
+from vigil.witness.config import WitnessConfig, add_log, format_config, parse_config
+
+CONFIG_FILE = "config.toml"
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``vigil witness ...``."""
+    parser = sub.add_parser("witness", help="run a witness that cosigns log checkpoints")
+    witness_sub = parser.add_subparsers(dest="witness_command", metavar="ACTION", required=True)
+
+    init = witness_sub.add_parser("init", help="create a new witness: key and config")
+    init.add_argument("dir", type=Path, help="the witness directory (created; must be empty)")
+    init.add_argument("--name", required=True, help="cosigner name, e.g. witness.example.org/w1")
+    init.set_defaults(run=run_init)
+
+    add = witness_sub.add_parser("add-log", help="witness a log (origin and key)")
+    add.add_argument("dir", type=Path)
+    add.add_argument("--origin", required=True, help="the log's checkpoint origin")
+    add.add_argument("--vkey", required=True, help="the log's verifier key (type 0x01)")
+    add.add_argument("--url", help="the log's tiles URL (for auditing)")
+    add.set_defaults(run=run_add_log)
+
+    serve = witness_sub.add_parser("serve", help="run the witness server")
+    serve.add_argument("dir", type=Path)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8081, help="0 picks a free port")
+    serve.set_defaults(run=run_serve)
+
+    evidence = witness_sub.add_parser("evidence", help="list evidence of log misbehaviour")
+    evidence.add_argument("dir", type=Path)
+    evidence.add_argument("--origin")
+    evidence.add_argument("--limit", type=int, default=1000)
+    evidence.set_defaults(run=run_evidence)
+
+
+def read_config(directory: Path) -> WitnessConfig:
+    """Read ``DIR/config.toml``."""
+    path = directory / CONFIG_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read witness config ({exc})") from exc
+    return parse_config(text)
+
+
+def load_cosigner(path: Path) -> CosignatureSigner:
+    """Read a cosigner key file (``PRIVATE+KEY+...``, type 0x04)."""
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read cosigner key: {exc}") from exc
+    try:
+        return parse_cosigner_key(text)
+    except FormatError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+def _write_config(directory: Path, config: WitnessConfig) -> None:
+    path = directory / CONFIG_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(format_config(config), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def run_init(args: argparse.Namespace) -> int:
+    """Create the directory, the cosigner key (mode 0600) and the config."""
+    directory: Path = args.dir
+    if directory.exists() and any(directory.iterdir()):
+        raise ConfigError(f"{directory}: exists and is not empty; refusing to initialize")
+    try:
+        signer = generate_cosigner(args.name)
+    except FormatError as exc:
+        raise ConfigError(f"--name: {exc}") from exc
+    config = WitnessConfig(name=args.name, public_key=signer.vkey)
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory / config.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(signer.skey + "\n")
+    _write_config(directory, config)
+    print(f"created witness {config.name} in {directory}")
+    print(f"witness key: {signer.vkey}")
+    return 0
+
+
+def run_add_log(args: argparse.Namespace) -> int:
+    """Add a log (or another key of a log) to the config."""
+    directory: Path = args.dir
+    config = add_log(read_config(directory), args.origin, args.vkey, args.url)
+    _write_config(directory, config)
+    print(f"witnessing {args.origin} ({len(config.logs)} logs); restart the server to apply")
+    return 0
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Open the store, bind, print the address, serve until signalled."""
+    import uvicorn
+
+    from vigil.web.witness_app import create_app
+    from vigil.witness.service import WitnessService
+    from vigil.witness.storage import SQLiteWitnessStore
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    directory: Path = args.dir
+    config = read_config(directory)
+    signer = load_cosigner(directory / config.key_file)
+    if signer.vkey != config.public_key:
+        raise ConfigError(f"witness key does not match the configured key {config.public_key!r}")
+    store = SQLiteWitnessStore(directory / config.database)
+    service = WitnessService(
+        signer=signer,
+        logs=config.witnessed_logs(),
+        store=store,
+        max_body_bytes=config.max_body_bytes,
+    )
+    try:
+        sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((args.host, args.port))
+        sock.listen(2048)
+        sock.set_inheritable(True)
+    except OSError as exc:
+        service.close()
+        raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc}") from exc
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    print(f"listening on http://{shown}:{port}", flush=True)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(service), log_level="warning", access_log=False, lifespan="on",
+            timeout_graceful_shutdown=5,
+        )
+    )
+    server.run(sockets=[sock])
+    return 0
+
+
+def run_evidence(args: argparse.Namespace) -> int:
+    """Print stored evidence, one JSON object per line."""
+    from vigil.witness.storage import SQLiteWitnessStore
+
+    directory: Path = args.dir
+    config = read_config(directory)
+    store = SQLiteWitnessStore(directory / config.database)
+    try:
+        for record in store.evidence(args.origin, limit=args.limit):
+            print(json.dumps({
+                "id": record.id,
+                "origin": record.origin,
+                "received_at": record.received_at,
+                "reason": record.reason,
+                "request": base64.b64encode(record.request).decode("ascii"),
+            }, sort_keys=True))
+    finally:
+        store.close()
+    return 0

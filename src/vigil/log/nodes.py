@@ -1,0 +1,126 @@
+"""A cache of Merkle tree nodes for building proofs from tiles.
+
+A full subtree's hash never changes once the subtree is complete (it doesn't
+depend on the tree size), so every node computed for one proof can serve all
+later proofs. :class:`NodeCache` keeps two kinds:
+
+* single nodes, mostly those each integration completes (handed over by the
+  sequencer, so proofs of fresh entries need no tile at all);
+* **tile pyramids**: the first time a proof needs a node inside a full tile
+  (c2sp.org/tlog-tiles: 256 hashes at tree level ``8L``), every node of the
+  seven levels above it within the tile is computed at once (255 hashes,
+  about what one proof would hash there anyway) and kept, so later proofs
+  through that tile, and through the tiles above it, hash nothing. In a log
+  of millions of entries, proofs of random leaves otherwise recompute several
+  hundred hashes each.
+
+Nodes the cache cannot place (in partial tiles) are computed by
+:class:`vigil.core.tiles.TileReader`. Both parts are bounded.
+
+Thread-safe enough for its use: concurrent readers may compute a node twice,
+never a wrong one. No I/O except through the fetcher given to :meth:`reader`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+
+from vigil.core.merkle import NODE_HASH_PREFIX
+from vigil.core.prove import NodeReader
+from vigil.core.tiles import TILE_HEIGHT, TILE_WIDTH, TileFetcher, TileID, TileReader
+
+__all__ = ["NodeCache"]
+
+NodeID = tuple[int, int]
+_HASH = 32
+
+
+def _pyramid(tile: bytes) -> list[bytes]:
+    """Levels 0..7 of a full tile: 256, 128, ..., 2 hashes, each level concatenated."""
+    sha = hashlib.sha256
+    prefix = NODE_HASH_PREFIX
+    levels = [tile]
+    below = tile
+    for _ in range(1, TILE_HEIGHT):
+        level = b"".join(
+            sha(prefix + below[i : i + 2 * _HASH]).digest()
+            for i in range(0, len(below), 2 * _HASH)
+        )
+        levels.append(level)
+        below = level
+    return levels
+
+
+class NodeCache:
+    """Nodes and tile pyramids shared by every proof; see the module docstring.
+
+    Args:
+        max_nodes: Single nodes kept (cleared when exceeded).
+        max_pyramids: Tile pyramids kept (about 16 KB each; least recently
+            used first out).
+    """
+
+    def __init__(self, max_nodes: int = 1 << 20, max_pyramids: int = 4096) -> None:
+        self._nodes: dict[NodeID, bytes] = {}
+        self._max = max_nodes
+        self._pyramids: OrderedDict[tuple[int, int], list[bytes]] = OrderedDict()
+        self._max_pyramids = max_pyramids
+        self._lock = threading.Lock()
+
+    def add(self, nodes: dict[NodeID, bytes]) -> None:
+        """Remember full subtrees computed elsewhere (by integration; any thread)."""
+        if len(self._nodes) + len(nodes) > self._max:
+            self._nodes.clear()
+        self._nodes.update(nodes)
+
+    def _from_pyramid(self, node: NodeID, size: int, fetch: TileFetcher) -> bytes | None:
+        """The node from the pyramid of its full tile, or None if that tile isn't full."""
+        level, index = node
+        tile_level, sub = divmod(level, TILE_HEIGHT)
+        tile_index = index >> (TILE_HEIGHT - sub)
+        if (tile_index + 1) * TILE_WIDTH << (TILE_HEIGHT * tile_level) > size:
+            return None  # a partial tile: its nodes come from the edge
+        key = (tile_level, tile_index)
+        with self._lock:
+            levels = self._pyramids.get(key)
+            if levels is not None:
+                self._pyramids.move_to_end(key)
+        if levels is None:
+            data = fetch([TileID(tile_level, tile_index)])[0]
+            if len(data) != TILE_WIDTH * _HASH:
+                return None  # let TileReader report the malformed tile
+            levels = _pyramid(bytes(data))
+            with self._lock:
+                self._pyramids[key] = levels
+                while len(self._pyramids) > self._max_pyramids:
+                    self._pyramids.popitem(last=False)
+        offset = (index - (tile_index << (TILE_HEIGHT - sub))) * _HASH
+        return levels[sub][offset : offset + _HASH]
+
+    def reader(self, size: int, fetch: TileFetcher) -> NodeReader:
+        """A node reader for the tree of ``size`` whose tiles ``fetch`` returns."""
+        tiles = TileReader(size, fetch)
+        nodes = self._nodes
+
+        def read(ids: Sequence[NodeID]) -> list[bytes]:
+            found: list[bytes | None] = []
+            missing = []
+            for node in ids:
+                value = nodes.get(node)
+                if value is None:
+                    value = self._from_pyramid(node, size, fetch)
+                    if value is None:
+                        missing.append(node)
+                found.append(value)
+            if not missing:
+                return [value for value in found if value is not None]
+            if len(nodes) + len(missing) > self._max:
+                nodes.clear()
+            computed = dict(zip(missing, tiles(missing), strict=True))
+            nodes.update(computed)
+            return [value or computed[node] for node, value in zip(ids, found, strict=True)]
+
+        return read

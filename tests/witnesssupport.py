@@ -1,0 +1,158 @@
+"""Helpers shared by the witness tests: keys, checkpoints, requests, witness processes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+
+from logsupport import CLI, ROOT, vigil
+from vigil.core.checkpoint import Checkpoint, format_checkpoint
+from vigil.core.cosignature import CosignatureSigner, generate_cosigner
+from vigil.core.merkle import EMPTY_ROOT, hash_leaf, root_from_leaf_hashes
+from vigil.core.note import Ed25519Signer, generate_signer, sign_note
+from vigil.core.prove import prove_consistency
+from vigil.core.tlog_witness import format_add_checkpoint
+
+ORIGIN = "log.example/witnessed"
+
+
+def log_signer(origin: str = ORIGIN, number: int = 1) -> Ed25519Signer:
+    """A deterministic log key."""
+    return generate_signer(origin, seed=hashlib.sha256(f"log/{origin}/{number}".encode()).digest())
+
+
+def cosigner(name: str = "witness.example/w1", number: int = 1) -> CosignatureSigner:
+    """A deterministic witness key."""
+    return generate_cosigner(name, seed=hashlib.sha256(f"w/{name}/{number}".encode()).digest())
+
+
+class Tree:
+    """An in-memory RFC 6962 tree of leaves ``prefix-0, prefix-1, ...`` (roots and proofs)."""
+
+    def __init__(self, prefix: str = "leaf") -> None:
+        self.prefix = prefix
+        self.leaves: list[bytes] = []
+
+    def grow(self, size: int) -> Tree:
+        while len(self.leaves) < size:
+            self.leaves.append(hash_leaf(f"{self.prefix}-{len(self.leaves)}".encode()))
+        return self
+
+    def root(self, size: int) -> bytes:
+        self.grow(size)
+        return EMPTY_ROOT if size == 0 else root_from_leaf_hashes(self.leaves[:size])
+
+    def proof(self, old: int, new: int) -> list[bytes]:
+        if old == 0 or old == new:
+            return []
+        self.grow(new)
+        leaves = self.leaves
+
+        def read(ids: Sequence[tuple[int, int]]) -> list[bytes]:
+            out = []
+            for level, index in ids:
+                start, end = index << level, (index + 1) << level
+                out.append(root_from_leaf_hashes(leaves[start:end]))
+            return out
+
+        return prove_consistency(old, new, read)
+
+
+def checkpoint_note(
+    signer: Ed25519Signer, size: int, root: bytes, origin: str | None = None
+) -> bytes:
+    """A checkpoint note signed by ``signer``."""
+    text = format_checkpoint(Checkpoint(origin or signer.name, size, root))
+    return sign_note(text, [signer])
+
+
+def request_body(
+    signer: Ed25519Signer, tree: Tree, old: int, size: int, *, origin: str | None = None
+) -> bytes:
+    """An add-checkpoint body from ``old`` to ``size`` of ``tree``, with a valid proof."""
+    note = checkpoint_note(signer, size, tree.root(size), origin)
+    return format_add_checkpoint(old, tree.proof(old, size), note)
+
+
+class WitnessProcess:
+    """A `vigil witness serve` subprocess on an ephemeral loopback port."""
+
+    def __init__(self, directory: Path, port: int = 0) -> None:
+        self.directory = directory
+        self.log_path = directory / "server.log"
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in _close()
+        self.process = subprocess.Popen(
+            [*CLI, "witness", "serve", str(directory), "--host", "127.0.0.1",
+             "--port", str(port)],
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            cwd=ROOT,
+        )
+        self.url = self._read_url(timeout_s=30)
+        self.port = int(self.url.rsplit(":", 1)[1])
+
+    def _read_url(self, timeout_s: float) -> str:
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + timeout_s
+        os.set_blocking(self.process.stdout.fileno(), False)
+        buffer = b""
+        while time.monotonic() < deadline:
+            chunk = self.process.stdout.read()
+            if chunk:
+                buffer += chunk
+                for line in buffer.decode(errors="replace").splitlines():
+                    if line.startswith("listening on "):
+                        return line.removeprefix("listening on ").strip()
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"witness exited with {self.process.returncode}: "
+                    f"{self.log_path.read_text(errors='replace')[-2000:]}"
+                )
+            time.sleep(0.02)
+        self.kill()
+        raise RuntimeError("witness did not report its address in time")
+
+    def post(self, body: bytes, timeout: float = 10) -> httpx.Response:
+        return httpx.post(self.url + "/add-checkpoint", content=body, timeout=timeout)
+
+    def kill(self) -> None:
+        """SIGKILL, no cleanup."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+        self._close()
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 10 s."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self._close()
+
+    def _close(self) -> None:
+        if self.process.stdout is not None and not self.process.stdout.closed:
+            self.process.stdout.close()
+        if not self._log.closed:
+            self._log.close()
+
+
+def init_witness(directory: Path, name: str, logs: Sequence[tuple[str, str]]) -> str:
+    """`vigil witness init` + `add-log` for each (origin, vkey); returns the witness vkey."""
+    out = vigil("witness", "init", str(directory), "--name", name).stdout
+    vkey = next(
+        line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("witness key: ")
+    )
+    for origin, log_vkey in logs:
+        vigil("witness", "add-log", str(directory), "--origin", origin, "--vkey", log_vkey)
+    return vkey
