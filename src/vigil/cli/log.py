@@ -68,6 +68,11 @@ def add_parser(sub: Any) -> None:
         "--charter", type=Path, action="append", default=[], metavar="ENVELOPE",
         help="a signed charter envelope to log first (version 1; repeat for later versions)",
     )
+    init.add_argument(
+        "--key", type=Path, metavar="KEYFILE",
+        help="use this signer key (from `vigil key generate ORIGIN`), e.g. the one the "
+        "charter names; default: generate one",
+    )
     init.set_defaults(run=run_init)
 
     serve = log_sub.add_parser("serve", help="run the log server")
@@ -150,7 +155,17 @@ def run_init(args: argparse.Namespace) -> int:
     directory: Path = args.dir
     if directory.exists() and any(directory.iterdir()):
         raise ConfigError(f"{directory}: exists and is not empty; refusing to initialize")
-    signer = generate_signer(args.origin)
+    if args.key is not None:
+        from vigil.cli.key import load_signer
+
+        signer = load_signer(args.key)
+        if signer.name != args.origin:
+            raise ConfigError(
+                f"{args.key}: key name {signer.name!r} is not the origin {args.origin!r} "
+                "(a checkpoint is signed under its origin's name)"
+            )
+    else:
+        signer = generate_signer(args.origin)
     config = LogConfig(origin=args.origin, public_key=signer.vkey, database=args.db)
     genesis = _genesis_entries(config, args.charter)  # refuse a bad charter before writing
     directory.mkdir(parents=True, exist_ok=True)
