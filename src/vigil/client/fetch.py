@@ -13,7 +13,7 @@ should not pay for it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -69,13 +69,14 @@ class Fetcher:
             self._client.close()
             self._client = None
 
-    def bundle(
+    def bundles(
         self, servers: Sequence[str], repository: str, *, size: int, charter_version: int
-    ) -> Fetched:
-        """Fetch the bundle of ``repository`` from the first server that gives one.
+    ) -> Iterator[Fetched | TransportError]:
+        """Ask each server in turn for the bundle of ``repository`` (lazily: the
+        caller stops at the first acceptable answer).
 
         Raises:
-            TransportError: no server gave a bundle (each reason listed).
+            TransportError: there is no server to ask.
         """
         if not servers:
             raise TransportError(
@@ -84,13 +85,11 @@ class Fetcher:
             )
         path = f"/api/v1/bundle/{quote(repository, safe='')}"
         params = {"size": str(size), "charter": str(charter_version)}
-        reasons = []
         for server in servers:
             try:
-                return self._get(server, path, params)
+                yield self._get(server, path, params)
             except TransportError as exc:
-                reasons.append(f"{server}: {exc}")
-        raise TransportError(f"no server gave a bundle for {repository!r}: " + "; ".join(reasons))
+                yield TransportError(f"{server}: {exc}")
 
     def _get(self, server: str, path: str, params: dict[str, str]) -> Fetched:
         import httpx
