@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -246,6 +245,8 @@ class Client:
         Raises:
             ConfigError, StorageError: as :meth:`verify`.
         """
+        from concurrent.futures import ThreadPoolExecutor  # only --all pays for it
+
         origin = self._origin()
         size = stored_size(self.state.checkpoint(origin))
 
