@@ -2,11 +2,15 @@
 
 Server side::
 
-    vigil log init DIR --origin ORIGIN [--db URL] [--charter ENVELOPE ...]
+    vigil log init DIR --origin ORIGIN [--db URL] [--key KEYFILE] [--charter ENVELOPE ...]
     vigil log serve DIR [--host HOST] [--port PORT]
 
 ``--charter`` makes the signed charter (version 1, then any later versions
-in order) the first entries of the new log: the genesis of its roles.
+in order) the first entries of the new log: the genesis of its roles. A
+charter names the log's key, so its operator makes the key first
+(``vigil key generate ORIGIN --out log.key``), hands the verifier key to the
+foundation, and passes ``--key log.key`` here; without ``--key`` a new key is
+generated.
 
 Client side (each verifies the log's checkpoint signature and the proofs it
 receives; the log key comes from ``--log-key`` or the log directory's config)::
@@ -63,6 +67,10 @@ def add_parser(sub: Any) -> None:
     init.add_argument(
         "--db", default=DEFAULT_DATABASE,
         help=f"sqlite:PATH (relative to DIR) or postgresql://... (default {DEFAULT_DATABASE})",
+    )
+    init.add_argument(
+        "--key", type=Path, metavar="KEYFILE",
+        help="use this signer key (named ORIGIN, from `vigil key generate`) instead of a new one",
     )
     init.add_argument(
         "--charter", type=Path, action="append", default=[], metavar="ENVELOPE",
@@ -150,7 +158,15 @@ def run_init(args: argparse.Namespace) -> int:
     directory: Path = args.dir
     if directory.exists() and any(directory.iterdir()):
         raise ConfigError(f"{directory}: exists and is not empty; refusing to initialize")
-    signer = generate_signer(args.origin)
+    if args.key is not None:
+        signer = load_signer(args.key)
+        if signer.name != args.origin:
+            raise ConfigError(
+                f"{args.key}: a key named {signer.name!r}; the log's key must be named "
+                f"after its origin {args.origin!r}"
+            )
+    else:
+        signer = generate_signer(args.origin)
     config = LogConfig(origin=args.origin, public_key=signer.vkey, database=args.db)
     genesis = _genesis_entries(config, args.charter)  # refuse a bad charter before writing
     directory.mkdir(parents=True, exist_ok=True)
