@@ -26,5 +26,5 @@ def test_log_init_refuses_a_key_named_otherwise(tmp_path: Path) -> None:
     refused = vigil("log", "init", str(tmp_path / "log"), "--origin", ORIGIN,
                     "--key", str(tmp_path / "other.key"), check=False)
     assert refused.returncode == 2
-    assert "must be named after its origin" in refused.stderr
+    assert "is not the origin" in refused.stderr
     assert not (tmp_path / "log").exists()

@@ -2,15 +2,11 @@
 
 Server side::
 
-    vigil log init DIR --origin ORIGIN [--db URL] [--key KEYFILE] [--charter ENVELOPE ...]
+    vigil log init DIR --origin ORIGIN [--db URL] [--charter ENVELOPE ...]
     vigil log serve DIR [--host HOST] [--port PORT]
 
 ``--charter`` makes the signed charter (version 1, then any later versions
-in order) the first entries of the new log: the genesis of its roles. A
-charter names the log's key, so its operator makes the key first
-(``vigil key generate ORIGIN --out log.key``), hands the verifier key to the
-foundation, and passes ``--key log.key`` here; without ``--key`` a new key is
-generated.
+in order) the first entries of the new log: the genesis of its roles.
 
 Client side (each verifies the log's checkpoint signature and the proofs it
 receives; the log key comes from ``--log-key`` or the log directory's config)::
@@ -69,12 +65,13 @@ def add_parser(sub: Any) -> None:
         help=f"sqlite:PATH (relative to DIR) or postgresql://... (default {DEFAULT_DATABASE})",
     )
     init.add_argument(
-        "--key", type=Path, metavar="KEYFILE",
-        help="use this signer key (named ORIGIN, from `vigil key generate`) instead of a new one",
-    )
-    init.add_argument(
         "--charter", type=Path, action="append", default=[], metavar="ENVELOPE",
         help="a signed charter envelope to log first (version 1; repeat for later versions)",
+    )
+    init.add_argument(
+        "--key", type=Path, metavar="KEYFILE",
+        help="use this signer key (from `vigil key generate ORIGIN`), e.g. the one the "
+        "charter names; default: generate one",
     )
     init.set_defaults(run=run_init)
 
@@ -159,11 +156,13 @@ def run_init(args: argparse.Namespace) -> int:
     if directory.exists() and any(directory.iterdir()):
         raise ConfigError(f"{directory}: exists and is not empty; refusing to initialize")
     if args.key is not None:
+        from vigil.cli.key import load_signer
+
         signer = load_signer(args.key)
         if signer.name != args.origin:
             raise ConfigError(
-                f"{args.key}: a key named {signer.name!r}; the log's key must be named "
-                f"after its origin {args.origin!r}"
+                f"{args.key}: key name {signer.name!r} is not the origin {args.origin!r} "
+                "(a checkpoint is signed under its origin's name)"
             )
     else:
         signer = generate_signer(args.origin)

@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vigil {__version__}")
     parser.add_argument("--verbose", action="store_true", help="show the cause chain of errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from vigil.cli import audit, charter, demo, key, log, roles, witness
+    from vigil.cli import audit, charter, demo, key, log, roles, verify, witness
 
     key.add_parser(sub)
     demo.add_parser(sub)
@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     charter.add_parser(sub)
     roles.add_parsers(sub)
     audit.add_parser(sub)
+    verify.add_parser(sub)
     return parser
 
 

@@ -910,6 +910,10 @@ class StatusMap:
         self.size = 0
         self.charter: Charter | None = None
         self.charter_index = -1
+        # Log index of every charter version applied, oldest first (version
+        # i at position i - 1): not part of the map, an index for serving the
+        # chain to clients that trust an older version.
+        self.charter_indexes: tuple[int, ...] = ()
         self._records: dict[str, Record] = {}
         self._leaf_hashes: dict[str, bytes] = {}
         self._encoded: dict[str, bytes] = {}
@@ -1182,6 +1186,7 @@ class StatusMap:
             check_successor(current, charter, entry.signers)
         self._set_attr("charter", charter)
         self._set_attr("charter_index", entry.index)
+        self._set_attr("charter_indexes", (*self.charter_indexes, entry.index))
         self._update_governance()
 
     # -- revocation ----------------------------------------------------------------

@@ -20,7 +20,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vigil.core.statusmap import AbsenceProof, RecordProof, parse_record, status_root
+from vigil.core.bundle import Bundle, build_bundle
+from vigil.core.statusmap import (
+    AbsenceProof,
+    MapSnapshot,
+    RecordProof,
+    parse_record,
+    status_root,
+)
+from vigil.errors import FormatError
 from vigil.log.charter_policy import CharterLog
 from vigil.log.errors import NotFoundError, PushbackError
 from vigil.log.sequencer import Published
@@ -62,14 +70,7 @@ class StatusReader:
         self._service = service
         self._charter_log = charter_log
 
-    def status(self, repository: str) -> StatusAnswer:
-        """The status answer for ``repository`` (``""``: the governance record).
-
-        Raises:
-            NotFoundError: the log has no status map (no charter in force yet).
-            PushbackError: the map of the published checkpoint is not at hand
-                (a newer one is being published); retry.
-        """
+    def _published_map(self) -> tuple[Published, MapSnapshot]:
         published = self._service.published
         root = status_root(published.checkpoint)
         if root is None:
@@ -80,6 +81,17 @@ class StatusReader:
         snapshot = self._charter_log.snapshot(root)
         if snapshot is None:
             raise PushbackError("status map of the published checkpoint is being replaced")
+        return published, snapshot
+
+    def status(self, repository: str) -> StatusAnswer:
+        """The status answer for ``repository`` (``""``: the governance record).
+
+        Raises:
+            NotFoundError: the log has no status map (no charter in force yet).
+            PushbackError: the map of the published checkpoint is not at hand
+                (a newer one is being published); retry.
+        """
+        published, snapshot = self._published_map()
         proof = snapshot.prove(repository)
         entries: list[StoredEntry] = []
         proofs: list[list[bytes]] = []
@@ -88,3 +100,37 @@ class StatusReader:
             entries = [self._service.entry(index) for index in indexes]
             proofs = self._service.inclusion_proofs(list(indexes), published.size)
         return StatusAnswer(published, proof, entries, proofs)
+
+    def bundle(self, repository: str, *, old_size: int, charter_version: int) -> Bundle:
+        """The verification bundle for a client (see :mod:`vigil.core.bundle`).
+
+        Args:
+            repository: The repository asked about.
+            old_size: The tree size the client last verified (0: none).
+            charter_version: The charter version the client trusts.
+
+        Raises:
+            NotFoundError: no status map yet.
+            PushbackError: the published map is being replaced; retry.
+            FormatError: ``old_size`` is larger than the published tree (the
+                client is ahead of this server: a lagging mirror).
+        """
+        published, snapshot = self._published_map()
+        if old_size > published.size:
+            raise FormatError(
+                f"bundle: size {old_size} is beyond this log's published tree "
+                f"({published.size}); this server is behind, try another"
+            )
+        service = self._service
+        return build_bundle(
+            repository=repository,
+            checkpoint=published.note,
+            size=published.size,
+            snapshot=snapshot,
+            charter_indexes=self._charter_log.state.charter_indexes,
+            charter_version=charter_version,
+            old_size=old_size,
+            read_entries=lambda indexes: [service.entry(i).data for i in indexes],
+            inclusion_proofs=service.inclusion_proofs,
+            consistency_proof=service.consistency_proof,
+        )

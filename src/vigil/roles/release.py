@@ -31,8 +31,9 @@ from pathlib import Path
 
 from vigil.core.charter import FORMATS
 from vigil.core.intoto import Statement, Subject
+from vigil.core.statedigest import deb_release_text
 from vigil.core.statements import release_statement
-from vigil.errors import ConfigError, FormatError
+from vigil.errors import ConfigError
 
 __all__ = [
     "RepositoryState",
@@ -42,8 +43,6 @@ __all__ = [
 ]
 
 MAX_METADATA_BYTES = 256 * 1024 * 1024
-_BEGIN_SIGNED = "-----BEGIN PGP SIGNED MESSAGE-----"
-_BEGIN_SIGNATURE = "-----BEGIN PGP SIGNATURE-----"
 _ARTIFACT_PATTERNS = {
     "rpm-md": ("*.rpm",),
     "deb": ("*.deb", "*.udeb"),
@@ -86,43 +85,6 @@ def _sha256_file(path: Path) -> str:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc})") from exc
     return digest.hexdigest()
-
-
-def deb_release_text(data: bytes) -> bytes:
-    """The Release text of an ``InRelease`` (clear-signed) or ``Release`` file.
-
-    For a clear-signed file (RFC 4880 §7): after the armor header line, the
-    ``Hash:`` headers and a blank line, the text runs to the signature armor;
-    lines starting with ``- `` are dash-unescaped. The result is those lines,
-    each ending in a newline, which is byte for byte the ``Release`` file
-    apt-ftparchive writes next to it.
-
-    Raises:
-        FormatError: a clear-signed file without headers or signature, a
-            carriage return, or invalid UTF-8.
-    """
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise FormatError(f"Release: invalid UTF-8 at byte {exc.start}") from exc
-    if "\r" in text:
-        raise FormatError("Release: contains a carriage return (want LF line ends)")
-    if not text.startswith(_BEGIN_SIGNED + "\n"):
-        return data
-    lines = text.split("\n")
-    position = 1
-    while position < len(lines) and lines[position].startswith("Hash:"):
-        position += 1
-    if position >= len(lines) or lines[position] != "":
-        raise FormatError("InRelease: armor headers are not followed by a blank line")
-    body: list[str] = []
-    for line in lines[position + 1 :]:
-        if line == _BEGIN_SIGNATURE:
-            break
-        body.append(line[2:] if line.startswith("- ") else line)
-    else:
-        raise FormatError("InRelease: no signature block after the signed text")
-    return "".join(line + "\n" for line in body).encode("utf-8")
 
 
 def _artifacts(root: Path, repo_format: str) -> list[Subject]:

@@ -36,6 +36,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from vigil.core.bundle import format_bundle
 from vigil.core.encoding import b64encode, parse_decimal
 from vigil.core.statusmap import RecordProof, format_absence_proof, format_record_proof
 from vigil.errors import FormatError
@@ -46,6 +47,7 @@ from vigil.log.service import LogService, SubmitOutcome
 from vigil.log.status import StatusReader
 from vigil.log.storage.base import StoredEntry
 from vigil.web.body import read_capped_body
+from vigil.web.compress import compressed_json
 from vigil.web.errors import error_response
 from vigil.web.log_openapi import openapi_document
 
@@ -333,6 +335,22 @@ def create_app(service: LogService, status: StatusReader | None = None) -> ASGIA
 
         return JSONResponse(await run_in_threadpool(work))
 
+    async def get_bundle(request: Request) -> Response:
+        repository = request.path_params["repository"]
+        if len(repository) > 1024:
+            raise FormatError("bundle: repository name longer than 1024 characters")
+        if status is None:
+            raise NotFoundError("this log keeps no status map")
+        reader = status
+        old_size = _query_int(request, "size", default=0)
+        charter_version = _query_int(request, "charter", default=0)
+        body = await run_in_threadpool(
+            lambda: format_bundle(
+                reader.bundle(repository, old_size=old_size, charter_version=charter_version)
+            )
+        )
+        return compressed_json(body, request.headers.get("accept-encoding", ""))
+
     document = orjson.dumps(openapi_document(service.config))
 
     async def openapi(request: Request) -> Response:
@@ -370,6 +388,7 @@ def create_app(service: LogService, status: StatusReader | None = None) -> ASGIA
         Route("/api/v1/proof/consistency", _endpoint(consistency_proof), methods=["GET"]),
         Route("/api/v1/search", _endpoint(search), methods=["GET"]),
         Route("/api/v1/status/{repository:path}", _endpoint(get_status), methods=["GET"]),
+        Route("/api/v1/bundle/{repository:path}", _endpoint(get_bundle), methods=["GET"]),
         Route("/openapi.json", _endpoint(openapi), methods=["GET"]),
     ]
     app = Starlette(

@@ -288,6 +288,68 @@ def _schemas(config: LogConfig) -> dict[str, Any]:
             },
             "additionalProperties": False,
         },
+        "Bundle": {
+            "type": "object",
+            "description": "A verification bundle (vigil.core.bundle): everything a client "
+            "checks for one repository.",
+            "required": [
+                "vigil_bundle", "repository", "checkpoint", "status", "governance",
+                "charters", "entries",
+            ],
+            "properties": {
+                "vigil_bundle": {"type": "integer", "enum": [1]},
+                "repository": {"type": "string"},
+                "checkpoint": checkpoint,
+                "consistency": {
+                    "type": "object",
+                    "description": "Present when 0 < size < the tree size: the consistency "
+                    "proof from the client's tree.",
+                    "required": ["old_size", "proof"],
+                    "properties": {"old_size": integer, "proof": proof},
+                    "additionalProperties": False,
+                },
+                "status": {
+                    "type": "object",
+                    "description": "The repository's record proof, or its absence proof.",
+                    "properties": {
+                        "record": _ref("MapRecordProof"),
+                        "absence": {
+                            "type": "object",
+                            "required": ["size", "left", "right"],
+                            "properties": {
+                                "size": integer,
+                                "left": {**_ref("MapRecordProof"), "nullable": True},
+                                "right": {**_ref("MapRecordProof"), "nullable": True},
+                            },
+                            "additionalProperties": False,
+                        },
+                    },
+                    "additionalProperties": False,
+                },
+                "governance": {
+                    "type": "object",
+                    "required": ["record"],
+                    "properties": {"record": _ref("MapRecordProof")},
+                    "additionalProperties": False,
+                },
+                "charters": {
+                    "type": "array",
+                    "items": integer,
+                    "description": "Log indexes of the charter versions newer than the "
+                    "client's, oldest first.",
+                },
+                "entries": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["index", "entry", "proof"],
+                        "properties": {"index": integer, "entry": b64, "proof": proof},
+                        "additionalProperties": False,
+                    },
+                },
+            },
+            "additionalProperties": False,
+        },
         "SearchResults": {
             "type": "object",
             "required": ["entries", "next_page_token", "tree_size", "checkpoint"],
@@ -495,6 +557,29 @@ def openapi_document(config: LogConfig) -> dict[str, Any]:
                     "responses": {
                         "200": _json(_ref("Status"), "The record and proofs."),
                         **_errors(404, 503),
+                    },
+                }
+            },
+            "/api/v1/bundle/{repository}": {
+                "get": {
+                    "summary": "A verification bundle for one repository.",
+                    "description": "One request gives a client everything it checks: the "
+                    "cosigned checkpoint, the consistency proof from the tree size it last "
+                    "verified, the repository's status record and the governance record "
+                    "with their map proofs, the entries they name, and the charter versions "
+                    "newer than the one it trusts, each entry with its inclusion proof. "
+                    "Compressed with gzip when the client accepts it.",
+                    "operationId": "getBundle",
+                    "parameters": [
+                        _path("repository", "The repository name."),
+                        _query("size", "The tree size the client last verified (0: none).",
+                               pattern=_DECIMAL),
+                        _query("charter", "The charter version the client trusts.",
+                               pattern=_DECIMAL),
+                    ],
+                    "responses": {
+                        "200": _json(_ref("Bundle"), "The bundle."),
+                        **_errors(400, 404, 503),
                     },
                 }
             },

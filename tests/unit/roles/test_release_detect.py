@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from toolsupport import arch_repo, deb_repo, rpm_repo
+from vigil.core.statedigest import deb_release_text
 from vigil.core.statements import parse_release
 from vigil.errors import ConfigError, FormatError
-from vigil.roles.release import create_release, deb_release_text, detect_state
+from vigil.roles.release import create_release, detect_state
 
 
 def sha256(data: bytes) -> str:

@@ -1,0 +1,215 @@
+"""``vigil verify``: is the repository metadata in hand current, authorized, reproduced
+and not warned about?
+
+Exit codes (README): 0 verified (warnings are printed); 1 rejected; 2 usage,
+configuration or malformed input; 3 freshness cannot be confirmed (stale view
+under a charter that rejects stale views, offline, or no server reachable).
+With ``--all`` the worst code wins (1 over 3 over 0).
+
+Imports are deferred: ``rich`` only when rendering for people, ``httpx`` only
+when fetching, so a plugin calling ``vigil verify --json`` starts quickly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vigil.client.config import ClientConfig
+    from vigil.client.run import Result
+
+EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
+_SYSTEM_CONFIG = Path("/etc/vigil/config.toml")
+_SYMBOLS = {"pass": "✓", "warn": "!", "stale": "?", "fail": "✗", "skip": "·"}
+_COLOURS = {"pass": "green", "warn": "yellow", "stale": "yellow", "fail": "red", "skip": "dim"}
+_VERDICT_COLOURS = {"verified": "bold green", "rejected": "bold red", "stale": "bold yellow",
+                    "unavailable": "bold yellow"}
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``vigil verify``."""
+    parser = sub.add_parser(
+        "verify", help="verify repository metadata against the log, charter and witnesses",
+        description="Verify that repository metadata is current, authorized, reproduced "
+        "and not warned about. Exit 0 verified, 1 rejected, 2 usage or configuration "
+        "error, 3 freshness cannot be confirmed.",
+    )
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--repo", help="the repository, as the charter names it")
+    what.add_argument("--all", action="store_true", help="every configured repository")
+    parser.add_argument("--metadata", type=Path,
+                        help="the metadata file in hand (repomd.xml, Release/InRelease, .db, "
+                        "OCI manifest, opam index); default: the configured one")
+    parser.add_argument("--config", type=Path,
+                        help="read only this configuration file (default: "
+                        "/etc/vigil/config.toml, then ~/.config/vigil/config.toml)")
+    parser.add_argument("--charter", type=Path, help="the trusted charter envelope")
+    parser.add_argument("--state-dir", type=Path, help="default /var/lib/vigil "
+                        "(~/.local/state/vigil when not root)")
+    parser.add_argument("--url", action="append", default=[],
+                        help="a server to ask first for bundles (repeatable)")
+    parser.add_argument("--bundle", type=Path, help="verify this saved bundle")
+    parser.add_argument("--offline", action="store_true",
+                        help="no network: requires --bundle")
+    parser.add_argument("--save-bundle", type=Path, help="also write the bundle here")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(run=run_verify)
+
+
+def _config_paths(args: argparse.Namespace) -> tuple[list[Path], bool]:
+    if args.config is not None:
+        return [args.config], True
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return [_SYSTEM_CONFIG, Path(base) / "vigil" / "config.toml"], False
+
+
+def _state_dir(args: argparse.Namespace, config: ClientConfig) -> Path:
+    if args.state_dir is not None:
+        return Path(args.state_dir)
+    if config.state_dir is not None:
+        return config.state_dir
+    if os.geteuid() == 0:
+        return Path("/var/lib/vigil")
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "vigil"
+
+
+def _usage(message: str) -> int:
+    print(f"vigil verify: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    """Run ``vigil verify``; returns the exit code."""
+    from dataclasses import replace
+
+    from vigil.client.config import load_config
+    from vigil.client.run import Client
+    from vigil.client.state import State, load_trusted_charter, read_charter_file
+    from vigil.errors import ConfigError
+
+    if args.offline and args.bundle is None:
+        return _usage("--offline needs --bundle FILE (a bundle saved with --save-bundle)")
+    if args.all and (args.bundle or args.metadata or args.save_bundle):
+        return _usage("--all verifies the configured repositories; --bundle, --metadata "
+                      "and --save-bundle name one repository (use --repo)")
+    paths, required = _config_paths(args)
+    config = load_config(paths, required=required)
+    if args.url:
+        config = replace(config, mirrors=(*(u.rstrip("/") for u in args.url), *config.mirrors))
+    charter_path = args.charter or config.charter
+    if charter_path is None:
+        raise ConfigError("no trusted charter: pass --charter FILE or set 'charter' in "
+                          "the configuration")
+    root = load_trusted_charter(read_charter_file(Path(charter_path)))
+    with State(_state_dir(args, config)) as state:
+        client = Client(config, state, root)
+        try:
+            if args.all:
+                targets = []
+                for repository in config.repositories:
+                    if repository.metadata is None:
+                        raise ConfigError(f"repository {repository.name!r}: no 'metadata' "
+                                          "path configured")
+                    targets.append((repository.name, repository.metadata))
+                if not targets:
+                    raise ConfigError("--all: no [[repository]] configured")
+                results = client.verify_all(targets)
+            else:
+                metadata = args.metadata or config.repository(args.repo).metadata
+                if metadata is None:
+                    return _usage(f"no metadata for {args.repo!r}: pass --metadata FILE")
+                results = [client.verify(args.repo, Path(metadata), bundle_file=args.bundle,
+                                         save_bundle=args.save_bundle)]
+        finally:
+            client.close()
+    if args.json:
+        _print_json(results, args.all)
+    else:
+        _render(results)
+    return _exit_code(results)
+
+
+def _exit_code(results: list[Result]) -> int:
+    verdicts = {r.verdict for r in results}
+    if "rejected" in verdicts:
+        return EXIT_REJECTED
+    if verdicts & {"stale", "unavailable"}:
+        return EXIT_UNAVAILABLE
+    return EXIT_OK
+
+
+def result_json(result: Result) -> dict[str, Any]:
+    """One result as JSON (the ``--json`` schema, documented in the README)."""
+    from vigil.core.charter import digest_text
+
+    document: dict[str, Any] = {
+        "repository": result.repository,
+        "verdict": result.verdict,
+        "digest": digest_text(result.digest) if result.digest else None,
+        "source": result.source or None,
+        "transferred_bytes": result.transferred,
+        "bundle_bytes": result.bundle_bytes,
+    }
+    if result.error:
+        document["error"] = result.error
+    report = result.report
+    if report is not None:
+        document["version"] = report.release.version if report.release else None
+        document["charter"] = {"name": report.charter.name, "version": report.charter.version}
+        document["checks"] = [
+            {"name": c.name, "ok": c.outcome in ("pass", "warn"), "outcome": c.outcome,
+             "detail": c.detail, "hint": c.hint}
+            for c in report.checks
+        ]
+    document["evidence"] = [str(p) for p in result.evidence]
+    return document
+
+
+def _print_json(results: list[Result], many: bool) -> None:
+    if many:
+        code = _exit_code(results)
+        verdict = {0: "verified", 1: "rejected", 3: "stale"}[code]
+        print(json.dumps({"verdict": verdict, "repositories": [result_json(r)
+                                                                for r in results]}, indent=1))
+    else:
+        print(json.dumps(result_json(results[0]), indent=1))
+
+
+def _render(results: list[Result]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(highlight=False)
+    for result in results:
+        colour = _VERDICT_COLOURS[result.verdict]
+        header = Text.assemble((result.repository, "bold"), "  ", (result.verdict.upper(), colour))
+        if result.source:
+            header.append(f"  via {result.source} ({result.transferred or result.bundle_bytes} B)",
+                          style="dim")
+        console.print(header)
+        if result.report is None:
+            console.print(f"  [yellow]?[/yellow] {result.error}")
+            console.print("    [dim]→ cannot confirm freshness: check the network or the "
+                          "configured servers; verify later[/dim]")
+            continue
+        table = Table(show_header=False, box=None, padding=(0, 1), pad_edge=False)
+        table.add_column(width=3)
+        table.add_column(no_wrap=True)
+        table.add_column(overflow="fold")
+        for check in result.report.checks:
+            style = _COLOURS[check.outcome]
+            detail = Text(check.detail)
+            if check.hint and check.outcome not in ("pass", "skip"):
+                detail.append(f"\n→ {check.hint}", style="dim")
+            table.add_row(Text(f" {_SYMBOLS[check.outcome]}", style=style),
+                          Text(check.title, style=style), detail)
+        console.print(table)
+        for path in result.evidence:
+            console.print(f"  [red]evidence kept:[/red] {path}")
