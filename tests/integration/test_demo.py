@@ -1,7 +1,7 @@
 """`vigil demo` as a user runs it: the whole story, in under a minute, nothing left running.
 
 The demo needs rpmbuild, dpkg-deb, createrepo_c and apt-ftparchive (.ci/run
-installs them) and `vigil verify` (the client).
+installs them).
 """
 
 from __future__ import annotations
@@ -85,8 +85,9 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
         "4. Two rebuilders rebuild from source and attest",
         '4 attestations, all "reproduced", logged at indexes 3, 4, 5, 6',
         "5. A user verifies both repositories",
-        "✓ demo-rpm: verified (exit 0)",
-        "✓ demo-deb: verified (exit 0)",
+        "✓ demo-rpm version 1: verified (exit 0): fresh, consistent, charter, current, "
+        "authorized, reproduced, not-warned",
+        "✓ demo-deb version 1: verified (exit 0)",
         "6. Three attacks",
         "6a. Metadata changed after publication",
         "6b. A replayed old repository state",
@@ -101,7 +102,10 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
     assert attacks.count("✗ rejected by vigil verify (exit 1)") == 3
     # Version 2 was accepted before version 1 was replayed.
     replay = attacks.split("6b. ", 1)[1].split("6c. ", 1)[0]
-    assert replay.index("✓ demo-rpm: verified (exit 0)") < replay.index("✗ rejected")
+    assert replay.index("✓ demo-rpm version 2: verified (exit 0)") < replay.index("✗ rejected")
+    assert "✗ rejected by vigil verify (exit 1): current:" in replay
+    blocked = attacks.split("6c. ", 1)[1]
+    assert "✗ rejected by vigil verify (exit 1): not-warned: blocked by VSA-DEMO-1" in blocked
     _assert_nothing_left(_servers(output))
     assert (tmp_path / "demo" / "user" / "charter.dsse.json").is_file()
 

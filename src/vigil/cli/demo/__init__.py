@@ -82,7 +82,7 @@ def run_demo(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGTERM, _terminate)
     started = time.monotonic()
     try:
-        story = DemoStory(workdir, narrator)
+        story = DemoStory(workdir, narrator, keep=keep)
         failures = story.run()
     except KeyboardInterrupt:
         console.print("\n[bold red]interrupted[/bold red]: every process it started is stopped")

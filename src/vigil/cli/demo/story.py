@@ -130,24 +130,52 @@ class Narrator:
 
 @dataclass
 class Verdict:
-    """What ``vigil verify --json`` said (or its raw output if it said no JSON)."""
+    """What ``vigil verify --json`` said about one repository.
+
+    Attributes:
+        code: The exit code of the command.
+        repository: The repository.
+        verdict: ``verified``, ``rejected``, ``stale``, ``unavailable`` ...
+            (``?`` when the command printed no JSON).
+        version: The release version the client matched, if any.
+        checks: The ``checks`` objects (name, ok, outcome, detail).
+        error: The error, or the end of the output when there was no JSON.
+    """
 
     code: int
+    repository: str
     verdict: str
-    checks: list[dict[str, Any]]
-    output: str
+    version: int | None = None
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    error: str = ""
 
-    def failed_checks(self) -> list[str]:
-        """``name: detail`` of each check that did not pass."""
-        return [
-            f"{check.get('name', '?')}: {check.get('detail', '')}".rstrip(": ")
-            for check in self.checks
-            if not check.get("ok", False)
+    @classmethod
+    def parse(cls, code: int, document: Any, repository: str) -> Verdict:
+        """From one repository's JSON object."""
+        if not isinstance(document, dict):
+            return cls(code, repository, "?", error="no JSON answer")
+        version = document.get("version")
+        return cls(
+            code,
+            str(document.get("repository", repository)),
+            str(document.get("verdict", "?")),
+            version if isinstance(version, int) else None,
+            [c for c in document.get("checks") or [] if isinstance(c, dict)],
+            str(document.get("error") or ""),
+        )
+
+    def failed(self) -> str:
+        """``name: detail`` of the checks that failed (not those skipped), or the error."""
+        failed = [
+            f"{c.get('name', '?')}: {c.get('detail', '')}"
+            for c in self.checks
+            if not c.get("ok", False) and c.get("outcome") != "skip"
         ]
+        return "; ".join(failed) or self.error or "(no reason given)"
 
-    def passed_checks(self) -> list[str]:
-        """Names of the checks that passed."""
-        return [str(check.get("name", "?")) for check in self.checks if check.get("ok", False)]
+    def passed(self) -> str:
+        """The names of the checks that passed."""
+        return ", ".join(str(c.get("name", "?")) for c in self.checks if c.get("ok", False))
 
 
 @dataclass
@@ -165,17 +193,18 @@ class DemoStory:
     Attributes:
         workdir: Where every party keeps its files (paths below are relative).
         narrator: Prints the story.
+        keep: Whether ``workdir`` stays afterwards (only changes what is said).
         commands: Runs the ``vigil`` commands.
     """
 
     workdir: Path
     narrator: Narrator
+    keep: bool = False
     commands: Commands = field(init=False)
     parties: dict[str, Party] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     log_url: str = ""
     charter: Charter | None = None
-    started_s: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
         self.commands = Commands(self.workdir, echo=self.narrator.command)
@@ -201,7 +230,9 @@ class DemoStory:
         """Tell the whole story; returns the number of steps that went wrong."""
         narrator = self.narrator
         narrator.title("Vigil demo: a transparency federation on this machine")
-        narrator.console.print(f"[dim]working directory: {escape(str(self.workdir))}[/dim]")
+        narrator.console.print(f"[dim]working directory: {escape(str(self.workdir))}"
+                               f"{'' if self.keep else ' (removed at the end; --workdir keeps it)'}"
+                               "[/dim]")
         with Servers(self.workdir) as servers:
             try:
                 self.foundation()
@@ -215,6 +246,8 @@ class DemoStory:
                 self.attack_blocked()
             except (VigilError, OSError, httpx.HTTPError) as exc:
                 narrator.fail(f"the story stopped: {exc}")
+            except Exception as exc:  # a bug in the demo itself: still stop the servers
+                narrator.fail(f"the story stopped: {type(exc).__name__}: {exc}")
             finally:
                 pids = [str(s.pid) for s in servers]
                 servers.stop_all()
@@ -274,7 +307,7 @@ class DemoStory:
                     "show says:")
         for line in shown.splitlines():
             if line.startswith(("A checkpoint counts", "Repository", "  ")):
-                narrator.detail(line.strip())
+                narrator.detail(line)
         for member in FOUNDATION[:2]:
             signed = self.vigil("charter", "sign", "foundation/charter.toml",
                                 "--key", self.parties[member].key_file)
@@ -484,37 +517,31 @@ class DemoStory:
             "user/charter.dsse.json", "--state-dir", "user/state", "--json",
             expect=(0, 1, 2, 3),
         )
-        try:
-            document = json.loads(result.stdout)
-            verdict = str(document.get("verdict", "?"))
-            checks = [c for c in document.get("checks", []) if isinstance(c, dict)]
-        except (ValueError, AttributeError):
-            verdict, checks = "?", []
-        output = (result.stdout.strip() + "\n" + result.stderr.strip()).strip()
-        return Verdict(result.returncode, verdict, checks, output)
+        verdict = Verdict.parse(result.returncode, _json(result.stdout), repository)
+        if verdict.verdict == "?":
+            verdict.error = _last_line(result.stderr or result.stdout)
+        return verdict
 
-    def expect_verified(self, repository: str, metadata: str) -> None:
-        """The user's client must accept it (exit 0)."""
-        verdict = self.verify(repository, metadata)
+    def expect_verified(self, verdict: Verdict) -> None:
+        """The user's client must have accepted it (exit 0)."""
         if verdict.code == 0 and verdict.verdict == "verified":
-            passed = ", ".join(verdict.passed_checks())
-            self.narrator.ok(f"{repository}: verified (exit 0)" + (f": {passed}" if passed
-                                                                   else ""))
+            version = f" version {verdict.version}" if verdict.version is not None else ""
+            self.narrator.ok(f"{verdict.repository}{version}: verified (exit 0): "
+                             f"{verdict.passed()}")
             return
-        self.narrator.fail(f"{repository}: vigil verify exit {verdict.code}, verdict "
-                           f"{verdict.verdict!r}: {_summary(verdict)}")
+        self.narrator.fail(f"{verdict.repository}: vigil verify exit {verdict.code}, verdict "
+                           f"{verdict.verdict!r}: {verdict.failed()}")
 
-    def expect_rejected(self, repository: str, metadata: str) -> None:
-        """The user's client must refuse it (exit 1)."""
-        verdict = self.verify(repository, metadata)
+    def expect_rejected(self, verdict: Verdict) -> None:
+        """The user's client must have refused it (exit 1)."""
         if verdict.code == 1 and verdict.verdict == "rejected":
-            self.narrator.caught(f"by vigil verify (exit 1): {_summary(verdict)}")
+            self.narrator.caught(f"by vigil verify (exit 1): {verdict.failed()}")
             return
         self.narrator.fail(f"attack NOT caught: vigil verify exit {verdict.code}, verdict "
-                           f"{verdict.verdict!r}: {_summary(verdict)}")
+                           f"{verdict.verdict!r}: {verdict.failed()}")
 
     def user_verifies(self) -> None:
-        """Both repositories, as downloaded from the mirror."""
+        """Both repositories, as downloaded from the mirror, with the user's config file."""
         self.narrator.step(
             "A user verifies both repositories",
             "vigil verify checks the metadata in hand against the log: current, authorized, "
@@ -527,8 +554,23 @@ class DemoStory:
             f'[[repository]]\nname = "{DEB_REPO}"\nmetadata = "../mirror/{DEB_REPO}/Release"\n'
         )
         self.path("user/vigil.toml").write_text(client, encoding="utf-8")
-        self.expect_verified(RPM_REPO, f"mirror/{RPM_REPO}/repodata/repomd.xml")
-        self.expect_verified(DEB_REPO, f"mirror/{DEB_REPO}/Release")
+        self.narrator.detail("user/vigil.toml names the trusted charter, the state directory "
+                             "and where each repository's metadata is")
+        result = self.commands.run("verify", "--all", "--config", "user/vigil.toml", "--json",
+                                   expect=(0, 1, 2, 3))
+        document = _json(result.stdout)
+        answers = document.get("repositories") if isinstance(document, dict) else None
+        if not isinstance(answers, list):
+            self.narrator.fail(f"vigil verify --all exit {result.returncode}: "
+                               f"{_last_line(result.stderr or result.stdout)}")
+            return
+        verdicts = {}
+        for answer in answers:
+            verdict = Verdict.parse(result.returncode, answer, "?")
+            verdicts[verdict.repository] = verdict
+        for repository in (RPM_REPO, DEB_REPO):
+            self.expect_verified(verdicts.get(repository, Verdict(result.returncode, repository,
+                                                                  "missing")))
 
     # 6 ---------------------------------------------------------------------------------
 
@@ -545,7 +587,7 @@ class DemoStory:
         repomd.write_text(edited, encoding="utf-8")
         self.narrator.attack("a mirror edits repodata/repomd.xml (it could point at other "
                              "packages) and serves it to the user")
-        self.expect_rejected(RPM_REPO, f"evil-mirror/{RPM_REPO}/repodata/repomd.xml")
+        self.expect_rejected(self.verify(RPM_REPO, f"evil-mirror/{RPM_REPO}/repodata/repomd.xml"))
 
     def attack_replay(self) -> None:
         """Version 2 is logged and accepted; then a mirror shows version 1 again."""
@@ -568,9 +610,10 @@ class DemoStory:
         self.rebuild("1.1", 2, [RPM_REPO])
         shutil.rmtree(self.path(f"mirror/{RPM_REPO}"))
         shutil.copytree(repo, self.path(f"mirror/{RPM_REPO}"))
-        self.expect_verified(RPM_REPO, f"mirror/{RPM_REPO}/repodata/repomd.xml")
+        self.expect_verified(self.verify(RPM_REPO, f"mirror/{RPM_REPO}/repodata/repomd.xml"))
         narrator.attack("a frozen mirror shows the user version 1's metadata again")
-        self.expect_rejected(RPM_REPO, f"frozen-mirror/{RPM_REPO}/repodata/repomd.xml")
+        self.expect_rejected(
+            self.verify(RPM_REPO, f"frozen-mirror/{RPM_REPO}/repodata/repomd.xml"))
 
     def attack_blocked(self) -> None:
         """The security team blocks the current release."""
@@ -591,7 +634,7 @@ class DemoStory:
                     f"{_logged_index(submitted)}")
         narrator.attack(f"the user is still offered {RPM_REPO} version 2, signed and "
                         "reproduced, but blocked")
-        self.expect_rejected(RPM_REPO, f"mirror/{RPM_REPO}/repodata/repomd.xml")
+        self.expect_rejected(self.verify(RPM_REPO, f"mirror/{RPM_REPO}/repodata/repomd.xml"))
 
 
 def _logged_index(output: str) -> int:
@@ -602,9 +645,14 @@ def _logged_index(output: str) -> int:
     raise CommandError(f"no log index in: {output.strip()}")
 
 
-def _summary(verdict: Verdict) -> str:
-    failed = verdict.failed_checks()
-    if failed:
-        return "; ".join(failed)
-    lines = verdict.output.splitlines()
+def _json(text: str) -> Any:
+    """Parsed JSON, or None."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _last_line(text: str) -> str:
+    lines = text.strip().splitlines()
     return lines[-1] if lines else "(no output)"
