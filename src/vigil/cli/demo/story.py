@@ -251,10 +251,10 @@ class DemoStory:
             finally:
                 pids = [str(s.pid) for s in servers]
                 servers.stop_all()
-                narrator.console.print(
-                    f"\n[dim]stopped the log and the witnesses (pids {', '.join(pids)})[/dim]"
-                    if pids else ""
-                )
+                if pids:
+                    narrator.console.print(
+                        f"\n[dim]stopped the log and the witnesses (pids {', '.join(pids)})[/dim]"
+                    )
         return len(narrator.failures)
 
     # 1 ---------------------------------------------------------------------------------
