@@ -6,6 +6,7 @@ installs them).
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import signal
@@ -15,9 +16,12 @@ import time
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from logsupport import CLI, ROOT
 from toolsupport import need
+from vigil.cli.demo.packages import BuildError
+from vigil.cli.demo.story import DemoStory, Narrator
 
 TIME_LIMIT_S = 60.0
 SERVER = re.compile(r"listening on http://127\.0\.0\.1:(\d+) \(pid (\d+)\)")
@@ -147,3 +151,17 @@ def test_self_check_still_runs() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "All checks passed and every attack was caught." in result.stdout
     assert result.stdout.count("✓ caught") == 5
+
+
+def test_a_failed_step_stops_everything(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(self: DemoStory) -> None:
+        raise BuildError("rpmbuild exploded")
+
+    monkeypatch.setattr(DemoStory, "publish", broken)
+    out = io.StringIO()
+    story = DemoStory(tmp_path, Narrator(Console(file=out, width=250), show_commands=False))
+    assert story.run() == 1
+    output = out.getvalue()
+    assert "✗ NOT AS EXPECTED: the story stopped: rpmbuild exploded" in output
+    assert "5. A user verifies" not in output
+    _assert_nothing_left(_servers(output))
