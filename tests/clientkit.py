@@ -46,26 +46,32 @@ RB1, RB2, SEC = key("ck-rb1"), key("ck-rb2"), key("ck-sec")
 REPO = "oss"
 
 
-def witness_toml(witnesses: Sequence[CosignatureSigner] = WITNESSES, threshold: int = 2) -> str:
+WITNESS_VKEYS = tuple(w.vkey for w in WITNESSES)
+
+
+def witness_toml(vkeys: Sequence[str] = WITNESS_VKEYS, threshold: int = 2) -> str:
     """The charter's [witnesses] section: every witness, quorum ``threshold`` of them."""
     lines = ["", "[witnesses]", 'quorum = "quorum"', ""]
-    for i, witness in enumerate(witnesses):
-        lines += ["[[witnesses.witness]]", f'name = "w{i}"', f'key = "{witness.vkey}"', ""]
-    members = ", ".join(f'"w{i}"' for i in range(len(witnesses)))
+    for i, vkey in enumerate(vkeys):
+        lines += ["[[witnesses.witness]]", f'name = "w{i}"', f'key = "{vkey}"', ""]
+    members = ", ".join(f'"w{i}"' for i in range(len(vkeys)))
     lines += ["[[witnesses.group]]", 'name = "quorum"', f"threshold = {threshold}",
               f"members = [{members}]", ""]
     return "\n".join(lines)
 
 
-def charter_spec(**repo: object) -> CharterSpec:
+def charter_spec(
+    witnesses: Sequence[str] = WITNESS_VKEYS,
+    extra_repositories: Sequence[Repo] = (), **repo: object,
+) -> CharterSpec:
     """Version 1: 2-of-3 foundation, one log, 2-of-3 witnesses, repository ``oss``."""
     options: dict[str, object] = {"rebuilders": [RB1, RB2], "rebuilds_required": 1,
                                   "freshness_s": 3600}
     options.update(repo)
     return CharterSpec(
         foundation=BOARD, threshold=2, logs=[LOG_KEY],
-        repositories=[Repo(REPO, [PUB], **options)],  # type: ignore[arg-type]
-        security=[SEC], extra=witness_toml(),
+        repositories=[Repo(REPO, [PUB], **options), *extra_repositories],  # type: ignore[arg-type]
+        security=[SEC], extra=witness_toml(witnesses),
     )
 
 

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -17,8 +18,10 @@ from vigil.core.checkpoint import Checkpoint, format_checkpoint
 from vigil.core.cosignature import CosignatureSigner, generate_cosigner
 from vigil.core.merkle import EMPTY_ROOT, hash_leaf, root_from_leaf_hashes
 from vigil.core.note import Ed25519Signer, generate_signer, sign_note
+from vigil.core.policy import Policy, parse_policy
 from vigil.core.prove import prove_consistency
 from vigil.core.tlog_witness import format_add_checkpoint
+from vigil.log.config import format_config, parse_config
 
 ORIGIN = "log.example/witnessed"
 
@@ -156,3 +159,25 @@ def init_witness(directory: Path, name: str, logs: Sequence[tuple[str, str]]) ->
     for origin, log_vkey in logs:
         vigil("witness", "add-log", str(directory), "--origin", origin, "--vkey", log_vkey)
     return vkey
+
+
+def write_policy(
+    log_dir: Path, log_vkey: str, witnesses: Sequence[tuple[str, str]], *, threshold: int = 2,
+    submit_wait_s: float = 3.0,
+) -> Policy:
+    """Make the log at ``log_dir`` collect cosignatures: a tlog-policy naming the
+    witnesses (vkey, url) with a quorum of ``threshold``, and fast checkpoints."""
+    text = f"log {log_vkey}\n" + "".join(
+        f"witness w{i} {vkey} {url}\n" for i, (vkey, url) in enumerate(witnesses)
+    ) + f"group two {threshold} " + " ".join(f"w{i}" for i in range(len(witnesses))) \
+        + "\nquorum two\n"
+    (log_dir / "witnesses.policy").write_text(text)
+    config = parse_config((log_dir / "config.toml").read_text())
+    config = replace(
+        config,
+        sequencer=replace(config.sequencer, checkpoint_interval_s=0.05,
+                          submit_wait_s=submit_wait_s),
+        witnesses=replace(config.witnesses, policy_file="witnesses.policy", timeout_s=1.5),
+    )
+    (log_dir / "config.toml").write_text(format_config(config))
+    return parse_policy(text)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -18,10 +18,9 @@ import pytest
 
 from logsupport import ServerProcess, entry_bytes, vigil
 from vigil.core.freshness import verify_fresh_checkpoint
-from vigil.core.policy import Policy, parse_policy, verify_policy_checkpoint
+from vigil.core.policy import Policy, verify_policy_checkpoint
 from vigil.errors import FreshnessError
-from vigil.log.config import format_config, parse_config
-from witnesssupport import WitnessProcess, init_witness
+from witnesssupport import WitnessProcess, init_witness, write_policy
 
 ORIGIN = "log.example/witnessed-log"
 
@@ -45,21 +44,6 @@ def setup_log(tmp_path: Path) -> tuple[Path, str]:
     out = vigil("log", "init", str(log_dir), "--origin", ORIGIN).stdout
     vkey = next(line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("log key"))
     return log_dir, vkey
-
-
-def write_policy(log_dir: Path, log_vkey: str, witnesses: list[tuple[str, str]]) -> Policy:
-    text = f"log {log_vkey}\n" + "".join(
-        f"witness w{i} {vkey} {url}\n" for i, (vkey, url) in enumerate(witnesses)
-    ) + "group two 2 " + " ".join(f"w{i}" for i in range(len(witnesses))) + "\nquorum two\n"
-    (log_dir / "witnesses.policy").write_text(text)
-    config = parse_config((log_dir / "config.toml").read_text())
-    config = replace(
-        config,
-        sequencer=replace(config.sequencer, checkpoint_interval_s=0.05, submit_wait_s=3.0),
-        witnesses=replace(config.witnesses, policy_file="witnesses.policy", timeout_s=1.5),
-    )
-    (log_dir / "config.toml").write_text(format_config(config))
-    return parse_policy(text)
 
 
 @pytest.fixture

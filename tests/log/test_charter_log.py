@@ -96,6 +96,33 @@ def test_status_answer_proves_record_and_entries(log: Log) -> None:
     assert len(answer.proofs) == 2
 
 
+def test_bundle_walks_charters_and_survives_a_restart(tmp_path: Path) -> None:
+    """The log serves bundles from its own state: charter versions newer than the
+    client's (also after a restart, from the replayed map), the consistency proof
+    from the client's tree, and none for a client ahead of it."""
+    v2 = SPEC.next()
+    first = Log(tmp_path)
+    try:
+        first.submit(sign_charter(SPEC.text(), [BOARD]), release("oss", 1, [PUB1, PUB2]))
+        first.submit(sign_charter(v2.text(), [BOARD]), rebuild("oss", 1, [RB]))
+        bundle = first.status.bundle("oss", old_size=2, charter_version=0)
+        assert bundle.charters == (0, 2) and bundle.old_size == 2 and bundle.consistency
+        assert [e.index for e in bundle.entries] == [0, 1, 2, 3]
+    finally:
+        first.stop()
+    second = Log(tmp_path)
+    try:
+        assert second.status.bundle("oss", old_size=0, charter_version=1).charters == (2,)
+        current = second.status.bundle("oss", old_size=4, charter_version=2)
+        assert current.charters == () and current.old_size == 0
+        assert [e.index for e in current.entries] == [1, 3]
+        ahead = second.status.bundle("oss", old_size=99, charter_version=2)
+        assert ahead.old_size == 0 and not ahead.consistency
+        assert second.status.bundle("absent", old_size=0, charter_version=2).entries == ()
+    finally:
+        second.stop()
+
+
 def test_restart_replays_the_same_map(tmp_path: Path) -> None:
     first = Log(tmp_path)
     try:

@@ -19,8 +19,13 @@ EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 3
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The whole command tree; each subcommand module adds its own parsers."""
+_FAST_COMMANDS = ("verify",)
+"""Subcommands a package-manager hook runs on every refresh: parsed without
+importing the others (their servers pull in Starlette, uvicorn, rich...)."""
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command tree (or just ``only``); each subcommand module adds its parsers."""
     parser = argparse.ArgumentParser(
         prog="vigil",
         description="Transparency for software repositories.",
@@ -28,6 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vigil {__version__}")
     parser.add_argument("--verbose", action="store_true", help="show the cause chain of errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    if only == "verify":
+        from vigil.cli import verify as verify_only
+
+        verify_only.add_parser(sub)
+        return parser
     from vigil.cli import audit, charter, demo, key, log, roles, verify, witness
 
     key.add_parser(sub)
@@ -52,8 +62,10 @@ def exit_code_for(exc: VigilError) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    fast = arguments[0] if arguments and arguments[0] in _FAST_COMMANDS else None
+    parser = build_parser(only=fast)
+    args = parser.parse_args(arguments)
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE

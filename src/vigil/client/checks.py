@@ -265,9 +265,12 @@ def _charter_chain(run: _Run) -> tuple[VerifiedCharter, tuple[bytes, ...]]:
             raise run.fail("charter", f"the bundle names charter entry {index} but lacks it",
                            "try another mirror")
         try:
-            signed.append(parse_signed_charter(parse_envelope(entry.data)))
+            item = parse_signed_charter(parse_envelope(entry.data))
         except VigilError as exc:
             raise run.fail("charter", f"entry {index} is not a charter: {exc}") from exc
+        if item.charter.version <= trusted.version:
+            continue  # asked for before this machine learnt it (bundles fetched in parallel)
+        signed.append(item)
         datas.append(entry.data)
     if not signed:
         return verify_chain([], trusted=trusted), ()

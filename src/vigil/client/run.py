@@ -200,11 +200,32 @@ class Client:
                 return bundle_file.read_bytes(), str(bundle_file), 0
             except OSError as exc:
                 raise ConfigError(f"{bundle_file}: cannot read ({exc.strerror})") from exc
-        got = self._fetcher.bundle(
+        reasons: list[str] = []
+        behind: tuple[bytes, str, int] | None = None
+        transferred = 0
+        answers = self._fetcher.bundles(
             self._servers(repository), repository, size=size,
             charter_version=self.charter.version,
         )
-        return got.data, got.url, got.transferred
+        for got in answers:
+            if isinstance(got, TransportError):
+                reasons.append(str(got))
+                continue
+            transferred += got.transferred
+            try:
+                tree = _tree_size(parse_bundle(got.data))
+            except FormatError as exc:
+                reasons.append(f"{got.url}: not a valid bundle ({exc})")
+                continue
+            if tree >= size:
+                return got.data, got.url, transferred
+            # Behind this machine's view: a lagging mirror, or a rollback.
+            # Another server may be current; if none is, the checks judge it.
+            reasons.append(f"{got.url}: tree {tree}, behind this machine's {size}")
+            behind = behind or (got.data, got.url, 0)
+        if behind is not None:
+            return behind[0], behind[1], transferred
+        raise TransportError(f"no server gave a bundle for {repository!r}: " + "; ".join(reasons))
 
     def _remember(self, report: Report) -> tuple[Path, ...]:
         state = self.state

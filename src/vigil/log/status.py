@@ -28,7 +28,6 @@ from vigil.core.statusmap import (
     parse_record,
     status_root,
 )
-from vigil.errors import FormatError
 from vigil.log.charter_policy import CharterLog
 from vigil.log.errors import NotFoundError, PushbackError
 from vigil.log.sequencer import Published
@@ -112,15 +111,14 @@ class StatusReader:
         Raises:
             NotFoundError: no status map yet.
             PushbackError: the published map is being replaced; retry.
-            FormatError: ``old_size`` is larger than the published tree (the
-                client is ahead of this server: a lagging mirror).
+
+        A client ahead of this server (``old_size`` beyond the published tree)
+        gets the bundle without a consistency proof: it judges the older tree
+        itself (a lagging mirror, or a rollback it keeps evidence of).
         """
         published, snapshot = self._published_map()
         if old_size > published.size:
-            raise FormatError(
-                f"bundle: size {old_size} is beyond this log's published tree "
-                f"({published.size}); this server is behind, try another"
-            )
+            old_size = 0
         service = self._service
         return build_bundle(
             repository=repository,
