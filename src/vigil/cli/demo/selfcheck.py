@@ -1,13 +1,13 @@
-"""``vigil demo``: the main job, told as a story a newcomer can follow.
+"""``vigil demo --self-check``: the core formats, in memory, in one process.
 
-Until the log server, witnesses and client exist (issues 3 to 6) the demo runs
-the core self-check: every step is real cryptography over real bytes, and each
-attack at the end must be caught, or the demo exits non-zero.
+No servers, no tools: every step is real cryptography over real bytes (a log
+of signed statements, tiles, a checkpoint, three witnesses, proofs), and each
+attack at the end must be caught, or it exits non-zero. ``vigil demo`` without
+the flag runs the whole federation instead (:mod:`vigil.cli.demo.story`).
 """
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections.abc import Callable
 from typing import Any
@@ -33,13 +33,6 @@ from vigil.errors import VigilError
 ORIGIN = "demo.vigil.example/log"
 ARTIFACT_TYPE = "https://vigil.dev/artifact/v1"
 ENTRIES = 2000
-
-
-def add_parser(sub: Any) -> None:
-    """Register ``vigil demo``."""
-    parser = sub.add_parser("demo", help="run the main job: the self-check story of the core")
-    parser.add_argument("--entries", type=int, default=ENTRIES, help="log entries to create")
-    parser.set_defaults(run=run_demo)
 
 
 class Story:
@@ -77,7 +70,7 @@ def _statement_envelope(publisher: note.Ed25519Signer, i: int) -> bytes:
     return dsse.format_envelope(envelope)
 
 
-def run_demo(args: argparse.Namespace) -> int:
+def run_self_check(entries_count: int = ENTRIES) -> int:
     """Run the story; exit 0 only if every check passed and every attack was caught."""
     console = Console(highlight=False)
     story = Story(console)
@@ -87,7 +80,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
     story.step("1. A publisher signs in-toto statements (DSSE) about its artifacts.")
     publisher = note.generate_signer("publisher.demo.example")
-    entries = [_statement_envelope(publisher, i) for i in range(args.entries)]
+    entries = [_statement_envelope(publisher, i) for i in range(entries_count)]
     parsed = dsse.parse_envelope(entries[42])
     dsse.verify_envelope(parsed, [publisher.verifier()])
     story.ok(f"{len(entries)} signed statements; entry 42 verifies under {publisher.vkey}")
