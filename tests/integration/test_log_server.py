@@ -406,7 +406,7 @@ def test_openapi_lists_every_route(log: Log) -> None:
         "/checkpoint", "/tile/{path}", "/api/v1/entries", "/api/v1/entries:batch",
         "/api/v1/entries/{index}", "/api/v1/entries/by-leaf-hash/{leaf_hash}",
         "/api/v1/proof/inclusion", "/api/v1/proof/consistency", "/api/v1/search",
-        "/api/v1/status/{repository}", "/openapi.json",
+        "/api/v1/status/{repository}", "/api/v1/bundle/{repository}", "/openapi.json",
     }
     assert log.document["openapi"].startswith("3.")
 
