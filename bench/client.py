@@ -312,6 +312,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    args.dir = args.dir.resolve()
     print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}")
     floor = python_floor()
     print(f"  python -c pass: {floor * 1000:.1f} ms (the floor of any Python command)")
