@@ -309,13 +309,16 @@ def create_app(service: LogService, status: StatusReader | None = None) -> ASGIA
         content.update(_checkpoint_fields(page.published))
         return JSONResponse(content)
 
-    async def get_status(request: Request) -> Response:
-        repository = request.path_params["repository"]
+    def status_reader(request: Request, what: str) -> tuple[StatusReader, str]:
+        repository = str(request.path_params["repository"])
         if len(repository) > 1024:
-            raise FormatError("status: repository name longer than 1024 characters")
+            raise FormatError(f"{what}: repository name longer than 1024 characters")
         if status is None:
             raise NotFoundError("this log keeps no status map")
-        reader = status
+        return status, repository
+
+    async def get_status(request: Request) -> Response:
+        reader, repository = status_reader(request, "status")
 
         def work() -> dict[str, Any]:
             answer = reader.status(repository)
@@ -336,12 +339,7 @@ def create_app(service: LogService, status: StatusReader | None = None) -> ASGIA
         return JSONResponse(await run_in_threadpool(work))
 
     async def get_bundle(request: Request) -> Response:
-        repository = request.path_params["repository"]
-        if len(repository) > 1024:
-            raise FormatError("bundle: repository name longer than 1024 characters")
-        if status is None:
-            raise NotFoundError("this log keeps no status map")
-        reader = status
+        reader, repository = status_reader(request, "bundle")
         old_size = _query_int(request, "size", default=0)
         charter_version = _query_int(request, "charter", default=0)
         body = await run_in_threadpool(

@@ -255,6 +255,18 @@ def _schemas(config: LogConfig) -> dict[str, Any]:
             },
             "additionalProperties": False,
         },
+        "MapAbsenceProof": {
+            "type": "object",
+            "description": "The neighbouring records of a name the map does not hold (null "
+            "at either end).",
+            "required": ["size", "left", "right"],
+            "properties": {
+                "size": integer,
+                "left": {**_ref("MapRecordProof"), "nullable": True},
+                "right": {**_ref("MapRecordProof"), "nullable": True},
+            },
+            "additionalProperties": False,
+        },
         "Status": {
             "type": "object",
             "required": ["repository", "tree_size", "checkpoint", "entries"],
@@ -268,16 +280,8 @@ def _schemas(config: LogConfig) -> dict[str, Any]:
                 },
                 "record": _ref("MapRecordProof"),
                 "absence": {
-                    "type": "object",
-                    "description": "Present instead of record when the map has none: the "
-                    "neighbouring records (null at either end).",
-                    "required": ["size", "left", "right"],
-                    "properties": {
-                        "size": integer,
-                        "left": {**_ref("MapRecordProof"), "nullable": True},
-                        "right": {**_ref("MapRecordProof"), "nullable": True},
-                    },
-                    "additionalProperties": False,
+                    **_ref("MapAbsenceProof"),
+                    "description": "Present instead of record when the map has none.",
                 },
                 "entries": {
                     "type": "array",
@@ -313,16 +317,7 @@ def _schemas(config: LogConfig) -> dict[str, Any]:
                     "description": "The repository's record proof, or its absence proof.",
                     "properties": {
                         "record": _ref("MapRecordProof"),
-                        "absence": {
-                            "type": "object",
-                            "required": ["size", "left", "right"],
-                            "properties": {
-                                "size": integer,
-                                "left": {**_ref("MapRecordProof"), "nullable": True},
-                                "right": {**_ref("MapRecordProof"), "nullable": True},
-                            },
-                            "additionalProperties": False,
-                        },
+                        "absence": _ref("MapAbsenceProof"),
                     },
                     "additionalProperties": False,
                 },

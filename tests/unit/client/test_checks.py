@@ -142,31 +142,29 @@ def test_rollback_to_a_smaller_tree_is_refused_with_evidence() -> None:
     assert report.checkpoint is None
 
 
-def test_fork_at_the_same_size_is_refused_with_evidence() -> None:
-    honest_log = honest()
-    mine = check(honest_log.bundle())
+def _fork(versions: int) -> tuple[MemoryLog, Trusted]:
+    """A log that forked from the honest one after the charter: its version 1 is
+    another state; and this machine's view of the honest log (tree 3)."""
+    mine = check(honest().bundle())
     assert mine.checkpoint is not None
     forked = MemoryLog()
     forked.submit(signed_charter(SPEC))
-    forked.submit(release(REPO, 1, [PUB], digest=digest_of(metadata(1, "-evil"))))
-    forked.submit(rebuild(REPO, 1, [RB1], digest=digest_of(metadata(1, "-evil"))))
-    trusted = Trusted(CHARTER, mine.checkpoint, mine.checkpoint_note)
+    for version in range(1, versions + 1):
+        data = digest_of(metadata(version, "-evil" if version == 1 else ""))
+        forked.submit(release(REPO, version, [PUB], digest=data))
+        forked.submit(rebuild(REPO, version, [RB1], digest=data))
+    return forked, Trusted(CHARTER, mine.checkpoint, mine.checkpoint_note)
+
+
+def test_fork_at_the_same_size_is_refused_with_evidence() -> None:
+    forked, trusted = _fork(1)
     report = check(forked.bundle(), trusted=trusted, data=metadata(1, "-evil"))
     assert "fork" in failed_at(report, "consistent")
     assert report.evidence[0][0] == "fork"
 
 
 def test_fork_behind_a_consistency_proof_is_refused() -> None:
-    honest_log = honest()
-    mine = check(honest_log.bundle())
-    assert mine.checkpoint is not None
-    forked = MemoryLog()
-    forked.submit(signed_charter(SPEC))
-    forked.submit(release(REPO, 1, [PUB], digest=digest_of(metadata(1, "-evil"))))
-    forked.submit(rebuild(REPO, 1, [RB1], digest=digest_of(metadata(1, "-evil"))))
-    forked.submit(release(REPO, 2, [PUB], digest=digest_of(metadata(2))))
-    forked.submit(rebuild(REPO, 2, [RB1], digest=digest_of(metadata(2))))
-    trusted = Trusted(CHARTER, mine.checkpoint, mine.checkpoint_note)
+    forked, trusted = _fork(2)
     report = check(forked.bundle(old_size=3), trusted=trusted, version=2)
     assert "fork" in failed_at(report, "consistent")
 
