@@ -96,7 +96,9 @@ class Federation:
             item.stop()
 
 
-def start_federation(root: Path, *, spec: CharterSpec | None = None) -> Federation:
+def start_federation(
+    root: Path, *, spec: CharterSpec | None = None, log_args: Sequence[str] = ()
+) -> Federation:
     """Keys, witnesses, charter, log; everything running (see the module docstring)."""
     root.mkdir(parents=True, exist_ok=True)
     key_file = root / "log.key"
@@ -122,7 +124,7 @@ def start_federation(root: Path, *, spec: CharterSpec | None = None) -> Federati
     write_policy(log_dir, LOG_KEY.vkey, [(k, w.url) for k, w in zip(vkeys, witnesses,
                                                                      strict=True)],
                  submit_wait_s=10.0)
-    log = ServerProcess(log_dir)
+    log = ServerProcess(log_dir, *log_args)
     log.wait_ready()
     return Federation(root, spec, log_dir, log, witnesses, witness_dirs, charter_file,
                       root / "state", vkeys)

@@ -250,3 +250,20 @@ def test_usage_and_unavailable_exit_codes(federation: Federation, tmp_path: Path
                              str(tmp_path / "s3")], capture_output=True, text=True, cwd=ROOT,
                             timeout=60)
     assert result.returncode == USAGE and "does not name repository" in result.stderr
+
+
+def test_front_end_processes_serve_bundles(tmp_path: Path) -> None:
+    """`vigil log serve --workers 2`: front ends admit role statements and serve the
+    status map the sequencer process relays to them."""
+    fed = start_federation(tmp_path / "fed", log_args=("--workers", "2"))
+    try:
+        for version in (1, 2, 3):
+            path = fed.publish(version)
+            code, doc = fed.verify(path, state_dir=tmp_path / "state")
+            assert code == VERIFIED, doc
+        status = httpx.get(fed.log.url + "/api/v1/status/oss", timeout=10)
+        assert status.status_code == 200 and len(status.json()["entries"]) == 2
+        code, doc = fed.verify(fed.metadata_file(3, "-tampered"), state_dir=tmp_path / "state")
+        assert code == REJECTED
+    finally:
+        fed.stop()

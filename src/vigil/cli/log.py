@@ -46,6 +46,7 @@ from vigil.log.storage.base import NewEntry
 from vigil.log.witnesses import WitnessCollector
 
 if TYPE_CHECKING:
+    from vigil.log.maprelay import MapRelay
     from vigil.log.service import LogService
 
 CONFIG_FILE = "config.toml"
@@ -257,7 +258,10 @@ def run_serve(args: argparse.Namespace) -> int:
     gc.set_threshold(_GC_THRESHOLD, 50, 100)
     shown = f"[{host}]" if ":" in host else host
     if args.workers > 0:
-        return _serve_with_frontends(service, sockets, directory, shown, port)
+        from vigil.log.maprelay import MapRelay
+
+        maps = MapRelay(charter_log.snapshot, lambda: charter_log.charter_indexes)
+        return _serve_with_frontends(service, sockets, directory, shown, port, maps)
     print(f"listening on http://{shown}:{port}", flush=True)
     server = uvicorn.Server(
         uvicorn.Config(
@@ -301,7 +305,8 @@ def _listen(host: str, port: int, *, reuse_port: bool) -> socket.socket:
 
 
 def _serve_with_frontends(
-    service: LogService, sockets: list[socket.socket], directory: Path, host: str, port: int
+    service: LogService, sockets: list[socket.socket], directory: Path, host: str, port: int,
+    maps: MapRelay,
 ) -> int:
     """The sequencer process: a front end on each socket, relay to them, stop on a signal."""
     import asyncio
@@ -313,7 +318,7 @@ def _serve_with_frontends(
 
     sequencer = service.sequencer
     assert isinstance(sequencer, Sequencer)
-    link = SequencerLink(sequencer)
+    link = SequencerLink(sequencer, maps)
     service.relay(link.on_publish, link.on_nodes)
     pairs = [socket.socketpair() for _ in sockets]
     processes = []
@@ -376,7 +381,10 @@ def run_serve_frontend(args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    from vigil.log.charter_policy import charter_registry
+    from vigil.log.maprelay import FrontendMaps
     from vigil.log.service import open_frontend_service
+    from vigil.log.status import StatusReader
     from vigil.web.log_app import create_app
 
     logging.basicConfig(
@@ -386,7 +394,11 @@ def run_serve_frontend(args: argparse.Namespace) -> int:
     config = read_config(directory)
     sock = socket.socket(fileno=args.listen_fd)
     link = socket.socket(fileno=args.link_fd)
-    service, remote = open_frontend_service(config=config, base_dir=directory, link=link)
+    maps = FrontendMaps()
+    service, remote = open_frontend_service(
+        config=config, base_dir=directory, link=link, registry=charter_registry(),
+        on_map=maps.apply,
+    )
     gc.freeze()
     gc.set_threshold(_GC_THRESHOLD, 50, 100)
 
@@ -394,7 +406,8 @@ def run_serve_frontend(args: argparse.Namespace) -> int:
         await remote.connect()
         server = uvicorn.Server(
             uvicorn.Config(
-                create_app(service), log_level="warning", access_log=False, lifespan="on",
+                create_app(service, StatusReader(service, maps)), log_level="warning",
+                access_log=False, lifespan="on",
                 timeout_graceful_shutdown=10, **_UVICORN_OPTIONS,
             )
         )

@@ -208,6 +208,11 @@ class CharterLog:
             while len(self._snapshots) > _KEPT_SNAPSHOTS:
                 self._snapshots.popitem(last=False)
 
+    @property
+    def charter_indexes(self) -> tuple[int, ...]:
+        """Log index of every charter version applied, oldest first."""
+        return self.state.charter_indexes
+
     def snapshot(self, root: bytes) -> MapSnapshot | None:
         """The map whose root is ``root``, if still kept."""
         with self._lock:

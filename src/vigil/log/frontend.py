@@ -46,9 +46,11 @@ from typing import Any
 
 from vigil.core.checkpoint import parse_checkpoint
 from vigil.core.note import parse_note
+from vigil.core.statusmap import status_root
 from vigil.log.entry import ValidatedEntry
 from vigil.log.errors import PushbackError
 from vigil.log.kinds import IndexKey
+from vigil.log.maprelay import MapRelay
 from vigil.log.pool import Submission
 from vigil.log.sequencer import Published, Sequencer
 
@@ -84,10 +86,12 @@ class SequencerLink:
 
     Args:
         sequencer: The (recovered) sequencer.
+        maps: Relays the status map to front ends (None: the log keeps none).
     """
 
-    def __init__(self, sequencer: Sequencer) -> None:
+    def __init__(self, sequencer: Sequencer, maps: MapRelay | None = None) -> None:
         self._sequencer = sequencer
+        self._maps = maps
         self._writers: list[asyncio.StreamWriter] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -95,7 +99,11 @@ class SequencerLink:
     # Called from the sequencer thread (wired as publication relays).
 
     def on_publish(self, published: Published) -> None:
-        """Relay a publication to every front end."""
+        """Relay a publication to every front end (its status map first)."""
+        if self._maps is not None:
+            message = self._maps.changes(status_root(published.checkpoint))
+            if message is not None:
+                self._broadcast(message)
         self._broadcast(("published", published.note))
 
     def on_nodes(self, nodes: Nodes) -> None:
@@ -120,6 +128,9 @@ class SequencerLink:
     async def _serve_one(self, sock: socket.socket) -> None:
         reader, writer = await asyncio.open_unix_connection(sock=sock, limit=_MAX_FRAME_BYTES)
         writer.write(_frame(("published", self._sequencer.published.note)))
+        full = None if self._maps is None else self._maps.full()
+        if full is not None:
+            writer.write(_frame(full))
         self._writers.append(writer)
         replies = _Replies(asyncio.get_running_loop(), writer)
         try:
@@ -205,6 +216,8 @@ class RemoteSequencer:
         link: This front end's end of the socket pair.
         on_publish: Called (on the event loop) with each publication.
         on_nodes: Called (on the event loop) with each integration's nodes.
+        on_map: Called (on the event loop) with each status-map message
+            (see :mod:`vigil.log.maprelay`), or None to ignore them.
         on_lost: Called once if the sequencer process goes away (default:
             exit the process at once).
     """
@@ -215,11 +228,13 @@ class RemoteSequencer:
         *,
         on_publish: Callable[[Published], None],
         on_nodes: Callable[[Nodes], None],
+        on_map: Callable[[Any], None] | None = None,
         on_lost: Callable[[], None] | None = None,
     ) -> None:
         self._link = link
         self._on_publish = on_publish
         self._on_nodes = on_nodes
+        self._on_map = on_map
         self._on_lost = on_lost or _exit_now
         self._published: Published | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -317,6 +332,8 @@ class RemoteSequencer:
                     self._on_publish(self._published)
                 elif kind == "nodes":
                     self._on_nodes(message[1])
+                elif kind == "map" and self._on_map is not None:
+                    self._on_map(message)
         except asyncio.CancelledError:
             raise
         except (asyncio.IncompleteReadError, ConnectionError) as exc:

@@ -537,6 +537,7 @@ def open_frontend_service(
     link: socket.socket,
     registry: KindRegistry | None = None,
     admission_threads: int | None = None,
+    on_map: Callable[[Any], None] | None = None,
 ) -> tuple[LogService, RemoteSequencer]:
     """A front end's service (see :mod:`vigil.log.frontend`): no lock, no sequencer.
 
@@ -550,6 +551,7 @@ def open_frontend_service(
         link: This front end's end of the socket pair to the sequencer process.
         registry: Accepted kinds (default: :func:`default_registry`).
         admission_threads: Admission threads (default: one per CPU, at most 4).
+        on_map: Receives the status-map messages (see :mod:`vigil.log.maprelay`).
     """
     storage = open_storage(config.database, base_dir=base_dir)
     service_box: list[LogService] = []
@@ -562,7 +564,7 @@ def open_frontend_service(
         for service in service_box:
             service.on_nodes(nodes)
 
-    remote = RemoteSequencer(link, on_publish=on_publish, on_nodes=on_nodes)
+    remote = RemoteSequencer(link, on_publish=on_publish, on_nodes=on_nodes, on_map=on_map)
     service = LogService(
         config=config,
         storage=storage,

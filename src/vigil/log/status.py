@@ -19,6 +19,7 @@ No trust is needed in this module's output: clients verify each piece
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from vigil.core.bundle import Bundle, build_bundle
 from vigil.core.statusmap import (
@@ -28,7 +29,6 @@ from vigil.core.statusmap import (
     parse_record,
     status_root,
 )
-from vigil.log.charter_policy import CharterLog
 from vigil.log.errors import NotFoundError, PushbackError
 from vigil.log.sequencer import Published
 from vigil.log.service import LogService
@@ -57,17 +57,32 @@ class StatusAnswer:
     proofs: list[list[bytes]]
 
 
+class MapSource(Protocol):
+    """Where the published status maps come from: the sequencer process's
+    :class:`~vigil.log.charter_policy.CharterLog`, or a front end's
+    :class:`~vigil.log.maprelay.FrontendMaps`."""
+
+    @property
+    def charter_indexes(self) -> tuple[int, ...]:
+        """Log index of every charter version, oldest first."""
+        ...
+
+    def snapshot(self, root: bytes) -> MapSnapshot | None:
+        """The map whose root is ``root``, if kept."""
+        ...
+
+
 class StatusReader:
     """Builds :class:`StatusAnswer` values for a log service.
 
     Args:
         service: The log service (published checkpoint, entries, proofs).
-        charter_log: Its status map.
+        maps: Its status maps.
     """
 
-    def __init__(self, service: LogService, charter_log: CharterLog) -> None:
+    def __init__(self, service: LogService, maps: MapSource) -> None:
         self._service = service
-        self._charter_log = charter_log
+        self._charter_log = maps
 
     def _published_map(self) -> tuple[Published, MapSnapshot]:
         published = self._service.published
@@ -125,7 +140,7 @@ class StatusReader:
             checkpoint=published.note,
             size=published.size,
             snapshot=snapshot,
-            charter_indexes=self._charter_log.state.charter_indexes,
+            charter_indexes=self._charter_log.charter_indexes,
             charter_version=charter_version,
             old_size=old_size,
             read_entries=lambda indexes: [service.entry(i).data for i in indexes],
