@@ -33,10 +33,11 @@ CONFIG = with_sequencer(
 class Log:
     """A log service with charter enforcement, driven without an event loop."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, state_file: Path | None = None) -> None:
         self.directory = directory
         self.charter_log = CharterLog(
-            TileDir(directory / "tiles"), evidence_dir=directory / "evidence"
+            TileDir(directory / "tiles"), evidence_dir=directory / "evidence",
+            state_file=state_file,
         )
         self.service: LogService = open_log_service(
             config=CONFIG, signer=KEY, base_dir=directory, registry=charter_registry(),

@@ -123,6 +123,48 @@ def test_bundle_walks_charters_and_survives_a_restart(tmp_path: Path) -> None:
         second.stop()
 
 
+def test_saved_state_spares_the_replay_and_gives_the_same_map(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vigil.log import charter_policy
+
+    monkeypatch.setattr(charter_policy, "SAVE_EVERY_ENTRIES", 3)
+    state_file = tmp_path / "statusmap.json"
+    first = Log(tmp_path, state_file=state_file)
+    try:
+        first.submit(sign_charter(SPEC.text(), [BOARD]), release("oss", 1, [PUB1, PUB2]),
+                     rebuild("oss", 1, [RB]))
+        first.submit(advisory("oss", "VSA-1", [SEC]))
+        assert state_file.exists()
+        root = first.root()
+    finally:
+        first.stop()
+    replayed: list[int] = []
+    original = charter_policy.CharterLog._replay
+
+    def counting(self: charter_policy.CharterLog, start: int, entries: Sequence[bytes]) -> None:
+        replayed.extend(range(start, start + len(entries)))
+        original(self, start, entries)
+
+    monkeypatch.setattr(charter_policy.CharterLog, "_replay", counting)
+    second = Log(tmp_path, state_file=state_file)
+    try:
+        assert second.root() == root == replay_root(second.stored())
+        assert replayed == [3]  # saved at 3 entries: only the advisory is replayed
+        with pytest.raises(Exception, match="id already used"):
+            second.submit(advisory("oss", "VSA-1", [SEC], action="warn"))
+    finally:
+        second.stop()
+    # A damaged state file is not trusted: everything is replayed.
+    state_file.write_text("{}")
+    replayed.clear()
+    third = Log(tmp_path, state_file=state_file)
+    try:
+        assert third.root() == root and replayed == [0, 1, 2, 3]
+    finally:
+        third.stop()
+
+
 def test_restart_replays_the_same_map(tmp_path: Path) -> None:
     first = Log(tmp_path)
     try:

@@ -121,3 +121,58 @@ def test_the_log_signs_the_replayed_roots(order: list[int], batch: int) -> None:
                 assert status_root(checkpoint) == replay_root(stored[: checkpoint.size])
         finally:
             log.stop()
+
+
+@settings(max_examples=int(os.environ.get("VIGIL_FUZZ_EXAMPLES", "300")) // 3, deadline=None)
+@given(st.permutations(range(len(CANDIDATES))), st.integers(0, len(CANDIDATES)))
+def test_saved_and_restored_state_judges_like_the_original(order: list[int], cut: int) -> None:
+    """Save the state at any point, restore it, go on: same verdicts, same roots."""
+    from vigil.core.statusmap import StatusMap
+
+    original = Sim()
+    original.submit(GENESIS)
+    restored: Sim | None = None
+    for step, position in enumerate(order):
+        if step == cut:
+            restored = Sim()
+            restored.entries = list(original.entries)
+            restored.state = StatusMap.restore_state(
+                original.state.export_state(), lambda i: original.entries[i]
+            )
+            assert restored.state.root() == original.state.root()
+        verdicts = []
+        for sim in (original, restored):
+            if sim is None:
+                continue
+            try:
+                sim.submit(CANDIDATES[position])
+                verdicts.append("ok")
+            except (FormatError, VerificationError) as exc:
+                verdicts.append(type(exc).__name__ + str(exc))
+        assert len(set(verdicts)) == 1, verdicts
+    if restored is not None:
+        assert restored.state.root() == original.state.root()
+        assert list(restored.state.records()) == list(original.state.records())
+
+
+@settings(max_examples=int(os.environ.get("VIGIL_FUZZ_EXAMPLES", "300")), deadline=None)
+@given(st.data())
+def test_a_damaged_saved_state_is_a_format_error(data: st.DataObject) -> None:
+    import json
+
+    from vigil.core.statusmap import StatusMap
+
+    sim = Sim()
+    sim.submit(GENESIS)
+    for envelope in CANDIDATES[2:6]:
+        with contextlib.suppress(FormatError, VerificationError):
+            sim.submit(envelope)
+    document = json.loads(sim.state.export_state())
+    key_name = data.draw(st.sampled_from(sorted(document)))
+    document[key_name] = data.draw(st.one_of(
+        st.none(), st.integers(-5, 10**6), st.text(max_size=5),
+        st.lists(st.one_of(st.integers(-2, 9), st.text(max_size=3),
+                           st.lists(st.integers(-1, 5), max_size=3)), max_size=3),
+    ))
+    with contextlib.suppress(FormatError, VerificationError):
+        StatusMap.restore_state(json.dumps(document).encode(), lambda i: sim.entries[i])

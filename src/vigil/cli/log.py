@@ -229,6 +229,7 @@ def run_serve(args: argparse.Namespace) -> int:
     charter_log = charter_policy.CharterLog(
         TileDir(directory / config.tiles_dir, cache_bytes=1 << 20),
         evidence_dir=directory / "evidence",
+        state_file=directory / "statusmap.json",
     )
     service = open_log_service(
         config=config,

@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import bisect
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -987,6 +987,86 @@ class StatusMap:
             cache.clear()
         cache[vkey] = public_key
         return public_key
+
+    # -- saving and restoring ------------------------------------------------------
+
+    def export_state(self) -> bytes:
+        """The state as JSON, to restore without replaying the log (see :meth:`restore_state`).
+
+        The charter is saved as its log index (it is an entry); everything else
+        that judging needs is saved: records, revoked keys, advisory ids in use.
+        """
+        if self._journal is not None:
+            raise RuntimeError("status map: cannot export inside a transaction")
+        root = self.root()
+        document = {
+            "vigil_statusmap": 1,
+            "size": self.size,
+            "charter_index": self.charter_index,
+            "charter_indexes": list(self.charter_indexes),
+            "records": [b64encode(self._encoded[name]) for name in self._names],
+            "revoked": [[r.index, r.key, r.from_index] for r in self._revoked.values()],
+            "advisory_ids": [[repo, ident, index]
+                             for (repo, ident), index in self._advisory_ids.items()],
+            "root": None if root is None else b64encode(root),
+        }
+        return json.dumps(document, separators=(",", ":")).encode()
+
+    @classmethod
+    def restore_state(cls, data: bytes, read_entry: Callable[[int], bytes]) -> StatusMap:
+        """The state :meth:`export_state` saved.
+
+        Args:
+            data: The saved JSON.
+            read_entry: Reads a log entry by index (for the charter in force).
+
+        Raises:
+            FormatError: malformed, or the records do not give the saved root.
+            SignatureError: the charter entry's signatures do not verify.
+        """
+        try:
+            return cls._restore(data, read_entry)
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            if isinstance(exc, FormatError):
+                raise
+            raise FormatError(f"status map state: malformed ({exc})") from exc
+
+    @classmethod
+    def _restore(cls, data: bytes, read_entry: Callable[[int], bytes]) -> StatusMap:
+        document = parse_json_object(data, what="status map state", max_bytes=1 << 30)
+        r = _Reader(document, "status map state", (
+            "vigil_statusmap", "size", "charter_index", "charter_indexes", "records", "revoked",
+            "advisory_ids", "root",
+        ))
+        if document["vigil_statusmap"] != 1:
+            raise FormatError("status map state: unknown version")
+        state = cls()
+        state.size = r.integer("size")
+        state.charter_indexes = tuple(int(i) for i in r.array("charter_indexes"))
+        charter_index = document["charter_index"]
+        if not isinstance(charter_index, int) or charter_index >= state.size:
+            raise FormatError("status map state: charter_index out of range")
+        if charter_index >= 0:
+            entry = verify_logged_entry(charter_index, read_entry(charter_index))
+            state.charter = parse_charter_statement(entry.statement)
+            state.charter_index = charter_index
+        for position, text in enumerate(r.array("records")):
+            encoded = b64decode_strict(str(text), what=f"status map state record {position}")
+            record = parse_record(encoded)
+            state._put_record(record.name, record)
+        for index, vkey, from_index in r.array("revoked"):
+            verifier = parse_verifier_key(str(vkey))
+            if not isinstance(verifier, Ed25519Verifier):
+                raise FormatError("status map state: a revoked key is not an Ed25519 key")
+            state._revoked[verifier.public_key] = RevokedRef(int(index), str(vkey),
+                                                             int(from_index))
+        for repo, ident, index in r.array("advisory_ids"):
+            state._advisory_ids[(str(repo), str(ident))] = int(index)
+        root = document["root"]
+        want = None if root is None else b64decode_strict(str(root), what="status map root")
+        if state.root() != want:
+            raise FormatError("status map state: its records do not give its root")
+        return state
 
     # -- transactions --------------------------------------------------------------
 

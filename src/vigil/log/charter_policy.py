@@ -35,6 +35,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -72,6 +73,10 @@ __all__ = ["CharterLog", "charter_registry", "read_entries"]
 _log = logging.getLogger(__name__)
 
 _KEPT_SNAPSHOTS = 16
+SAVE_EVERY_ENTRIES = 100_000
+"""Save the status map's state after at least this many new entries (and at
+most every :data:`SAVE_EVERY_S`), so a restart replays at most about this many."""
+SAVE_EVERY_S = 60.0
 
 
 def _release_repository(statement: Statement) -> str:
@@ -150,11 +155,18 @@ class CharterLog:
     Args:
         tiles: The log's tiles directory (entries are replayed from it at startup).
         evidence_dir: Where refused equivocating releases are kept, or None.
+        state_file: Where the map's state is saved from time to time, so that a
+            restart replays only the entries after it (None: replay them all).
     """
 
-    def __init__(self, tiles: TileDir, *, evidence_dir: Path | None = None) -> None:
+    def __init__(
+        self, tiles: TileDir, *, evidence_dir: Path | None = None,
+        state_file: Path | None = None,
+    ) -> None:
         self._tiles = tiles
         self._evidence_dir = evidence_dir
+        self._state_file = state_file
+        self._saved = (0, time.monotonic())
         self.state = StatusMap()
         self._integrated = 0
         self._open = False
@@ -164,16 +176,18 @@ class CharterLog:
     # -- StatusMapProvider ---------------------------------------------------------
 
     def load(self, size: int) -> None:
-        """Replay entries ``[0, size)`` from the entry bundles."""
-        self.state = StatusMap()
+        """Restore the saved state (if any, and not beyond ``size``), then replay
+        the entries after it up to ``size`` from the entry bundles."""
+        self.state = self._restore(size) or StatusMap()
+        self._saved = (self.state.size, time.monotonic())
         chunk = 64 * TILE_WIDTH
-        for start in range(0, size, chunk):
+        for start in range(self.state.size, size, chunk):
             self._replay(start, read_entries(self._tiles, start, min(size, start + chunk)))
         self._integrated = size
         snapshot = self.state.snapshot()
         if snapshot is not None:  # the stored checkpoint's map, served until the next one
             self._remember(snapshot)
-        _log.info("status map: replayed %d entries", size)
+        _log.info("status map: replayed %d entries", size - self._saved[0])
 
     def integrate(self, start: int, entries: Sequence[bytes]) -> None:
         """Apply integrated entries the gate has not applied (those committed
@@ -196,10 +210,55 @@ class CharterLog:
                 f"status map covers {self.state.size} entries, the tree {self._integrated}"
             )
         snapshot = self.state.snapshot()
+        self._maybe_save()
         if snapshot is None:
             return None
         self._remember(snapshot)
         return snapshot.root
+
+    def _restore(self, size: int) -> StatusMap | None:
+        path = self._state_file
+        if path is None or not path.exists():
+            return None
+        try:
+            def read_entry(index: int) -> bytes:
+                # The bundle holding ``index``, full or (at the tree's edge) partial.
+                end = min(size, (index // TILE_WIDTH + 1) * TILE_WIDTH)
+                return read_entries(self._tiles, index, end)[0]
+
+            state = StatusMap.restore_state(path.read_bytes(), read_entry)
+        except (OSError, FormatError, VerificationError, LogStateError) as exc:
+            _log.warning("status map: cannot use the saved state %s (%s); replaying all", path,
+                         exc)
+            return None
+        if state.size > size:
+            _log.warning("status map: saved state is at %d, beyond the tree (%d); replaying all",
+                         state.size, size)
+            return None
+        _log.info("status map: restored the state at %d entries from %s", state.size, path)
+        return state
+
+    def _maybe_save(self) -> None:
+        """Save the state if enough entries or time went by (atomically; a failure
+        only means a longer replay at the next start)."""
+        path = self._state_file
+        saved_size, saved_at = self._saved
+        size = self.state.size
+        if path is None or size == saved_size or self._open:
+            return
+        if size - saved_size < SAVE_EVERY_ENTRIES and time.monotonic() - saved_at < SAVE_EVERY_S:
+            return
+        temp = path.with_name(path.name + ".tmp")
+        try:
+            with temp.open("wb") as handle:
+                handle.write(self.state.export_state())
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, path)
+        except OSError as exc:
+            _log.error("status map: cannot save its state to %s: %s", path, exc)
+            return
+        self._saved = (size, time.monotonic())
 
     def _remember(self, snapshot: MapSnapshot) -> None:
         with self._lock:
