@@ -179,7 +179,10 @@ class CharterLog:
         """Restore the saved state (if any, and not beyond ``size``), then replay
         the entries after it up to ``size`` from the entry bundles."""
         self.state = self._restore(size) or StatusMap()
+        # What is replayed now counts as unsaved: a long replay is saved at the
+        # next checkpoint, so the next start does not repeat it.
         self._saved = (self.state.size, time.monotonic())
+        replay_from = self.state.size
         chunk = 64 * TILE_WIDTH
         for start in range(self.state.size, size, chunk):
             self._replay(start, read_entries(self._tiles, start, min(size, start + chunk)))
@@ -187,7 +190,7 @@ class CharterLog:
         snapshot = self.state.snapshot()
         if snapshot is not None:  # the stored checkpoint's map, served until the next one
             self._remember(snapshot)
-        _log.info("status map: replayed %d entries", size - self._saved[0])
+        _log.info("status map: replayed %d entries", size - replay_from)
 
     def integrate(self, start: int, entries: Sequence[bytes]) -> None:
         """Apply integrated entries the gate has not applied (those committed
