@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 
 import pytest
 
@@ -34,10 +35,13 @@ from vigil.core.statusmap import (
     Replayer,
     StatusMap,
     StatusRecord,
+    check_entry_signatures,
     encode_record,
+    finish_logged_entry,
     format_absence_proof,
     format_record_proof,
     parse_absence_proof,
+    parse_logged_envelope,
     parse_record,
     parse_record_proof,
     replay_root,
@@ -269,6 +273,23 @@ def test_replay_refuses_bad_signatures_and_encodings() -> None:
         verify_logged_entry(0, forged)
     with pytest.raises(FormatError, match="not the canonical encoding"):
         verify_logged_entry(0, json.dumps(json.loads(data)).encode())
+
+
+def test_verification_in_parts_is_verification_whole() -> None:
+    """parse_logged_envelope + check_entry_signatures (another process) +
+    finish_logged_entry is verify_logged_entry, and a check binds to its envelope."""
+    data = charter_entry(charter().text(), [BOARD])
+    envelope = parse_logged_envelope(0, data)
+    check = pickle.loads(pickle.dumps(check_entry_signatures(envelope)))
+    assert finish_logged_entry(0, envelope, check) == verify_logged_entry(0, data)
+    document = json.loads(data)
+    document["signatures"][0]["sig"] = b64encode(bytes(64))
+    forged = parse_logged_envelope(0, json.dumps(document, separators=(",", ":")).encode())
+    with pytest.raises(SignatureError, match="entry 0: signature"):
+        finish_logged_entry(0, forged, check_entry_signatures(forged))
+    other = parse_logged_envelope(0, charter_entry(charter().next().text(), [BOARD]))
+    with pytest.raises(ValueError, match="another envelope"):
+        finish_logged_entry(0, other, check)
 
 
 def test_leaf_hashes_are_over_record_bytes() -> None:
