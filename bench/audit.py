@@ -17,6 +17,12 @@ Prints, in one run:
 The log's own benchmark (bench/log.py) integrates ~10,000 signed entries/s
 on batches on this machine: that is the rate to keep up with.
 
+Also printed: CPU time per entry in the auditing process. With workers=0 it
+is the whole cost of an entry; with workers it is the serial part (rules,
+hashing, fetching, unpickling) and the rest runs in the workers (children of
+the forkserver, so not measured here). On a busy machine the capacity of an
+idle one is estimated as ``min(1e6 / serial, cores * 1e6 / (whole + serial))``.
+
 Not a test; run: ``python bench/audit.py [--entries 20000] [--batch 2560]``.
 """
 
@@ -111,7 +117,11 @@ def checkpoints(entries: list[bytes], sizes: list[int]) -> dict[int, Checkpoint]
     return result
 
 
-def run(url: str, cps: dict[int, Checkpoint], sizes: list[int], workers: int) -> float:
+def run(
+    url: str, cps: dict[int, Checkpoint], sizes: list[int], workers: int
+) -> tuple[float, float]:
+    """Audit the checkpoints ``sizes`` in order; returns (entries/s, CPU µs per
+    entry in this process)."""
     log = WitnessedLog(ORIGIN, (generate_signer(ORIGIN, seed=bytes(32)).verifier(),), url,
                        audit=True)
     fetchers: list[HttpFetcher] = []
@@ -121,10 +131,12 @@ def run(url: str, cps: dict[int, Checkpoint], sizes: list[int], workers: int) ->
         return fetchers[-1]
 
     auditor = TileAuditor(fetcher_for, workers=workers)
+    time.sleep(2 if workers else 0)  # let the worker processes start (the server does at startup)
     try:
         auditor.audit(log, None, Checkpoint(ORIGIN, 0, CompactRange().root()))  # warm up
         auditor.committed(log, Checkpoint(ORIGIN, 0, CompactRange().root()))
         previous: LatestCheckpoint | None = None
+        cpu = time.process_time()
         start = time.perf_counter()
         for size in sizes:
             checkpoint = cps[size]
@@ -132,11 +144,12 @@ def run(url: str, cps: dict[int, Checkpoint], sizes: list[int], workers: int) ->
             auditor.committed(log, checkpoint)
             previous = LatestCheckpoint(ORIGIN, size, checkpoint.root_hash, b"", 0)
         elapsed = time.perf_counter() - start
+        cpu = time.process_time() - cpu
     finally:
         auditor.close()
         for fetcher in fetchers:
             fetcher.close()
-    return sizes[-1] / elapsed
+    return sizes[-1] / elapsed, cpu / sizes[-1] * 1e6
 
 
 def main() -> None:
@@ -166,12 +179,20 @@ def main() -> None:
             url = f"http://127.0.0.1:{port}"
             print(f"log: {args.entries:,} entries ({REPOSITORIES} repositories, 1/4 releases), "
                   f"tiles served by http.server at {url}")
+            whole: dict[str, float] = {}
+            cores = os.cpu_count() or 1
             for workers in sorted({0, args.workers}):
                 for label, sizes in ((f"checkpoints every {args.batch:,}", batched),
                                      ("one range (rebuild)", [args.entries])):
-                    rate = run(url, cps, sizes, workers)
-                    print(f"audited, {label:28s} workers={workers}: {rate:10,.0f} entries/s "
-                          f"({rate / raw:.2f} x raw verify)")
+                    rate, cpu_us = run(url, cps, sizes, workers)
+                    line = (f"audited, {label:28s} workers={workers}: {rate:8,.0f} entries/s "
+                            f"({rate / raw:.2f} x raw verify); CPU here {cpu_us:.0f} us/entry")
+                    if workers == 0:
+                        whole[label] = cpu_us
+                    else:
+                        idle = min(1e6 / cpu_us, cores * 1e6 / (whole[label] + cpu_us))
+                        line += f"; idle {cores}-core estimate {idle:,.0f} entries/s"
+                    print(line)
         finally:
             server.terminate()
             server.wait(timeout=10)

@@ -31,8 +31,9 @@ consistency check and before signing, under the origin's lock):
    (:meth:`StatusMap.begin <vigil.core.statusmap.StatusMap.begin>`): an entry
    the rules refuse (bad signature, no role, downgrade, ...) means the log
    accepted what it must refuse: :class:`AuditError` naming the first one.
-   Signatures of large ranges are verified in worker processes
-   (``workers``); everything else runs in order on the calling thread.
+   For large ranges, entries are parsed and their signatures verified in
+   worker processes (``workers``), a few bundles ahead; the rules run in
+   order on the calling thread.
 5. The checkpoint's ``vigil-status-map`` line must be the recomputed map
    root: absent while no charter is in force, present and equal once one is
    (else :class:`AuditError`).
@@ -67,18 +68,15 @@ from dataclasses import dataclass
 from vigil._internal.http import Fetcher
 from vigil.core.checkpoint import Checkpoint, parse_checkpoint
 from vigil.core.compact import CompactRange
-from vigil.core.dsse import Envelope
 from vigil.core.encoding import b64encode
 from vigil.core.merkle import hash_leaf
 from vigil.core.note import parse_note
 from vigil.core.statusmap import (
     STATUS_MAP_EXTENSION,
-    SignatureCheck,
+    LoggedEntry,
     StatusMap,
-    check_entry_signatures,
-    finish_logged_entry,
-    parse_logged_envelope,
     status_root,
+    verify_logged_entry,
 )
 from vigil.core.tiles import TILE_WIDTH, TileID, parse_entry_bundle, tile_path
 from vigil.errors import FormatError, TransportError, VerificationError
@@ -99,9 +97,16 @@ _LOOKAHEAD_BUNDLES = 4  # entry bundles fetched ahead of the one being replayed
 _PIPELINE_DEPTH = 3  # bundles whose signatures are being verified ahead of replay
 
 
-def _check_all(envelopes: Sequence[Envelope]) -> list[SignatureCheck]:
-    """Worker-process entry point: the Ed25519 work for a bundle's envelopes."""
-    return [check_entry_signatures(envelope) for envelope in envelopes]
+def _verify_all(first: int, entries: Sequence[bytes]) -> list[LoggedEntry | Exception]:
+    """Parse each entry and verify its signatures (runs in a worker process for
+    large ranges: everything but the in-order rules)."""
+    result: list[LoggedEntry | Exception] = []
+    for offset, data in enumerate(entries):
+        try:
+            result.append(verify_logged_entry(first + offset, data))
+        except (FormatError, VerificationError) as exc:
+            result.append(exc)
+    return result
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +141,8 @@ class TileAuditor:
 
     Args:
         fetcher_for: Makes the fetcher of a log's tiles (called once per log).
-        workers: Processes verifying Ed25519 signatures of large ranges (0:
-            all on the calling thread).
+        workers: Processes parsing entries and verifying their signatures for
+            large ranges (0: all on the calling thread).
     """
 
     def __init__(self, fetcher_for: FetcherFactory, *, workers: int = 0) -> None:
@@ -152,6 +157,8 @@ class TileAuditor:
             # forkserver: the witness runs threads; never fork a threaded process.
             context = multiprocessing.get_context("forkserver")
             self._pool = ProcessPoolExecutor(workers, mp_context=context)
+            for _ in range(workers):  # start the workers now, not on the first request
+                self._pool.submit(_verify_all, 0, ())
         self._io = ThreadPoolExecutor(2, thread_name_prefix="vigil-audit-fetch")
 
     def close(self) -> None:
@@ -375,22 +382,20 @@ class TileAuditor:
             return result
         use_pool = self._pool is not None and end - start >= POOL_MIN_ENTRIES
         leaves: list[bytes] = []
-        for first, entries, parsed, checks in self._verified(log, start, end, use_pool):
+        for first, entries, outcomes in self._verified(log, start, end, use_pool):
             leaves.extend(hash_leaf(data) for data in entries)
             if strict and result.first_violation is not None:
                 continue
-            position = 0
-            for offset, item in enumerate(parsed):
+            for offset, outcome in enumerate(outcomes):
                 index = first + offset
                 error: Exception | None = None
-                if isinstance(item, Exception):
-                    error = item
+                if isinstance(outcome, Exception):
+                    error = outcome
                 else:
                     try:
-                        status.apply(finish_logged_entry(index, item, checks[position]))
+                        status.apply(outcome)
                     except (FormatError, VerificationError) as exc:
                         error = exc
-                    position += 1
                 if error is None:
                     continue
                 result.violations += 1
@@ -407,34 +412,25 @@ class TileAuditor:
 
     def _verified(
         self, log: WitnessedLog, start: int, end: int, use_pool: bool
-    ) -> Iterator[tuple[int, list[bytes], list[Envelope | Exception], list[SignatureCheck]]]:
-        """Per entry bundle, in order: (first index, entries, parsed envelopes or
-        errors, signature checks of the envelopes). Signatures of the next
-        bundles are verified (in worker processes) while the caller replays."""
-        queue: deque[
-            tuple[int, list[bytes], list[Envelope | Exception], Future[list[SignatureCheck]]]
-        ] = deque()
+    ) -> Iterator[tuple[int, list[bytes], list[LoggedEntry | Exception]]]:
+        """Per entry bundle, in order: (first index, entries, each entry parsed
+        and its signatures verified, or why not). With the pool, the next
+        bundles are verified in worker processes while the caller replays."""
+        queue: deque[tuple[int, list[bytes], Future[list[LoggedEntry | Exception]]]] = deque()
         for first, entries in self._entries(log, start, end):
-            parsed: list[Envelope | Exception] = []
-            for offset, data in enumerate(entries):
-                try:
-                    parsed.append(parse_logged_envelope(first + offset, data))
-                except FormatError as exc:
-                    parsed.append(exc)
-            envelopes = [item for item in parsed if isinstance(item, Envelope)]
             if use_pool:
                 assert self._pool is not None
-                future = self._pool.submit(_check_all, envelopes)
+                future = self._pool.submit(_verify_all, first, entries)
             else:
-                future = Future[list[SignatureCheck]]()
-                future.set_result(_check_all(envelopes))
-            queue.append((first, entries, parsed, future))
+                future = Future[list[LoggedEntry | Exception]]()
+                future.set_result(_verify_all(first, entries))
+            queue.append((first, entries, future))
             if len(queue) >= _PIPELINE_DEPTH:
-                first, entries, parsed, future = queue.popleft()
-                yield first, entries, parsed, future.result()
+                first, entries, future = queue.popleft()
+                yield first, entries, future.result()
         while queue:
-            first, entries, parsed, future = queue.popleft()
-            yield first, entries, parsed, future.result()
+            first, entries, future = queue.popleft()
+            yield first, entries, future.result()
 
     def _entries(
         self, log: WitnessedLog, start: int, end: int
