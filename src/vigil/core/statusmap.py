@@ -56,7 +56,6 @@ No I/O, no clock.
 from __future__ import annotations
 
 import bisect
-import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -74,7 +73,7 @@ from vigil.core.charter import (
     parse_digest,
 )
 from vigil.core.checkpoint import Checkpoint, VerifiedCheckpoint
-from vigil.core.dsse import PAYLOAD_TYPE_INTOTO, Envelope, format_envelope, pae, parse_envelope
+from vigil.core.dsse import PAYLOAD_TYPE_INTOTO, format_envelope, parse_envelope
 from vigil.core.encoding import b64decode_strict, b64encode, parse_json_object
 from vigil.core.intoto import Statement, parse_statement
 from vigil.core.note import Ed25519Verifier, parse_verifier_key
@@ -123,18 +122,14 @@ __all__ = [
     "ReleaseRef",
     "Replayer",
     "RevokedRef",
-    "SignatureCheck",
     "StatusMap",
     "StatusRecord",
     "VerifiedStatus",
     "Violation",
-    "check_entry_signatures",
     "encode_record",
-    "finish_logged_entry",
     "format_absence_proof",
     "format_record_proof",
     "parse_absence_proof",
-    "parse_logged_envelope",
     "parse_record",
     "parse_record_proof",
     "replay_root",
@@ -217,24 +212,9 @@ def verify_logged_entry(index: int, data: bytes) -> LoggedEntry:
     never stores a signature that doesn't); (4) the payload is an in-toto
     Statement v1.
 
-    The same procedure in three parts, for a caller that verifies signatures
-    elsewhere (another process): :func:`parse_logged_envelope` (steps 1-2),
-    :func:`check_entry_signatures` (the Ed25519 work of step 3, picklable in
-    and out) and :func:`finish_logged_entry` (step 3's verdict, step 4).
-
     Raises:
         FormatError: steps 1, 2 or 4.
         SignatureError: step 3.
-    """
-    envelope = parse_logged_envelope(index, data)
-    return finish_logged_entry(index, envelope, check_entry_signatures(envelope))
-
-
-def parse_logged_envelope(index: int, data: bytes) -> Envelope:
-    """Steps 1 and 2 of :func:`verify_logged_entry`: a canonical in-toto DSSE envelope.
-
-    Raises:
-        FormatError: not a canonical DSSE envelope, or not an in-toto payload.
     """
     envelope = parse_envelope(data)
     if format_envelope(envelope) != data:
@@ -244,53 +224,12 @@ def parse_logged_envelope(index: int, data: bytes) -> Envelope:
             f"entry {index}: payloadType {envelope.payload_type[:80]!r}, "
             f"want {PAYLOAD_TYPE_INTOTO!r}"
         )
-    return envelope
-
-
-@dataclass(frozen=True, slots=True)
-class SignatureCheck:
-    """The outcome of verifying one envelope's signatures (step 3's Ed25519 work).
-
-    Build with :func:`check_entry_signatures`; it pickles, so the work can run
-    in another process.
-
-    Attributes:
-        payload_digest: SHA-256 of the envelope's PAE message, binding the
-            outcome to the envelope it was computed for.
-        valid: Distinct verifier keys whose signature verified, in envelope order.
-        invalid: Keyids whose signature did not verify (or that are not
-            Ed25519 verifier keys).
-    """
-
-    payload_digest: bytes
-    valid: tuple[str, ...]
-    invalid: tuple[str, ...]
-
-
-def check_entry_signatures(envelope: Envelope) -> SignatureCheck:
-    """Verify every signature of ``envelope`` under the key its keyid names."""
     valid, invalid = envelope_signers(envelope)
-    digest = hashlib.sha256(pae(envelope.payload_type, envelope.payload)).digest()
-    return SignatureCheck(digest, valid, invalid)
-
-
-def finish_logged_entry(index: int, envelope: Envelope, check: SignatureCheck) -> LoggedEntry:
-    """Steps 3 and 4 of :func:`verify_logged_entry`, given ``check`` for ``envelope``.
-
-    Raises:
-        SignatureError: a signature did not verify.
-        FormatError: the payload is not an in-toto Statement v1.
-        ValueError: ``check`` was computed for another envelope (programmer misuse).
-    """
-    message = pae(envelope.payload_type, envelope.payload)
-    if check.payload_digest != hashlib.sha256(message).digest():
-        raise ValueError(f"entry {index}: signature check is for another envelope")
-    if check.invalid:
+    if invalid:
         raise SignatureError(
-            f"entry {index}: signature(s) by {', '.join(k[:60] for k in check.invalid)} "
-            "do not verify"
+            f"entry {index}: signature(s) by {', '.join(k[:60] for k in invalid)} do not verify"
         )
-    return LoggedEntry(index, parse_statement(envelope.payload), check.valid)
+    return LoggedEntry(index, parse_statement(envelope.payload), valid)
 
 
 # --------------------------------------------------------------------------- #
