@@ -4,4 +4,7 @@ import sys
 
 from vigil.cli import main
 
-sys.exit(main())
+# Guarded: worker processes (multiprocessing "forkserver"/"spawn", used by the
+# auditing witness) import the main module under another name.
+if __name__ == "__main__":
+    sys.exit(main())

@@ -3,15 +3,18 @@
 ::
 
     vigil witness init DIR --name NAME
-    vigil witness add-log DIR --origin ORIGIN --vkey VKEY [--url URL]
-    vigil witness serve DIR [--host HOST] [--port PORT]
+    vigil witness add-log DIR --origin ORIGIN --vkey VKEY [--url URL [--audit]]
+    vigil witness serve DIR [--host HOST] [--port PORT] [--audit-workers N]
     vigil witness evidence DIR [--origin ORIGIN]
 
 ``init`` writes the cosigner key (``DIR/witness.key``, mode 0600) and
 ``DIR/config.toml`` and prints the witness vkey (for logs' tlog-policy
 files). ``add-log`` adds a log to the config (editing the file by hand is
-equivalent; restart the server either way). ``serve`` prints ``listening on
-URL`` once bound (``--port 0`` picks a free port). ``evidence`` lists the
+equivalent; restart the server either way); ``--audit`` makes the witness
+audit the log (replay its entries from the tiles at ``--url`` and check its
+status map before cosigning, :mod:`vigil.witness.audit`). ``serve`` prints
+``listening on URL`` once bound (``--port 0`` picks a free port) and, for
+audited logs, rebuilds the audited state from the tiles in the background. ``evidence`` lists the
 validly signed but inconsistent checkpoints the witness kept, one JSON
 object per line.
 """
@@ -24,12 +27,19 @@ import json
 import logging
 import os
 import socket
+import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vigil.core.cosignature import CosignatureSigner, generate_cosigner, parse_cosigner_key
-from vigil.errors import ConfigError, FormatError
+from vigil.errors import ConfigError, FormatError, VigilError
 from vigil.witness.config import WitnessConfig, add_log, format_config, parse_config
+from vigil.witness.state import WitnessedLog
+
+if TYPE_CHECKING:
+    from vigil.witness.audit import TileAuditor
+    from vigil.witness.service import WitnessService
 
 CONFIG_FILE = "config.toml"
 
@@ -48,13 +58,23 @@ def add_parser(sub: Any) -> None:
     add.add_argument("dir", type=Path)
     add.add_argument("--origin", required=True, help="the log's checkpoint origin")
     add.add_argument("--vkey", required=True, help="the log's verifier key (type 0x01)")
-    add.add_argument("--url", help="the log's tiles URL (for auditing)")
+    add.add_argument("--url", help="the log's tiles URL (c2sp.org/tlog-tiles)")
+    add.add_argument(
+        "--audit", action="store_true",
+        help="audit the log before cosigning: replay its entries from --url and check the "
+        "charter's rules and the status map",
+    )
     add.set_defaults(run=run_add_log)
 
     serve = witness_sub.add_parser("serve", help="run the witness server")
     serve.add_argument("dir", type=Path)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8081, help="0 picks a free port")
+    serve.add_argument(
+        "--audit-workers", type=int, default=None, metavar="N",
+        help="processes verifying entry signatures for audited logs (default: the number "
+        "of CPUs, at most 4; 0: verify on the request thread)",
+    )
     serve.set_defaults(run=run_serve)
 
     evidence = witness_sub.add_parser("evidence", help="list evidence of log misbehaviour")
@@ -116,9 +136,14 @@ def run_init(args: argparse.Namespace) -> int:
 def run_add_log(args: argparse.Namespace) -> int:
     """Add a log (or another key of a log) to the config."""
     directory: Path = args.dir
-    config = add_log(read_config(directory), args.origin, args.vkey, args.url)
+    if args.audit and not args.url:
+        raise ConfigError("--audit needs --url (the log's tiles URL)")
+    config = add_log(read_config(directory), args.origin, args.vkey, args.url, audit=args.audit)
     _write_config(directory, config)
-    print(f"witnessing {args.origin} ({len(config.logs)} logs); restart the server to apply")
+    audited = " (audited)" if any(log.audit for log in config.logs if log.origin == args.origin) \
+        else ""
+    print(f"witnessing {args.origin}{audited} ({len(config.logs)} logs); "
+          "restart the server to apply")
     return 0
 
 
@@ -138,11 +163,14 @@ def run_serve(args: argparse.Namespace) -> int:
     signer = load_cosigner(directory / config.key_file)
     if signer.vkey != config.public_key:
         raise ConfigError(f"witness key does not match the configured key {config.public_key!r}")
+    logs = config.witnessed_logs()
+    auditor = _auditor(logs, args.audit_workers)
     store = SQLiteWitnessStore(directory / config.database)
     service = WitnessService(
         signer=signer,
-        logs=config.witnessed_logs(),
+        logs=logs,
         store=store,
+        auditor=auditor,
         max_body_bytes=config.max_body_bytes,
     )
     try:
@@ -153,7 +181,11 @@ def run_serve(args: argparse.Namespace) -> int:
         sock.set_inheritable(True)
     except OSError as exc:
         service.close()
+        if auditor is not None:
+            auditor.close()
         raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc}") from exc
+    if auditor is not None:
+        _prepare_in_background(auditor, logs, service)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     print(f"listening on http://{shown}:{port}", flush=True)
@@ -163,8 +195,54 @@ def run_serve(args: argparse.Namespace) -> int:
             timeout_graceful_shutdown=5,
         )
     )
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    finally:
+        if auditor is not None:
+            auditor.close()
     return 0
+
+
+def _auditor(logs: Sequence[WitnessedLog], workers: int | None) -> TileAuditor | None:
+    """The auditor for the logs with ``audit = true``, or None if there are none."""
+    from vigil._internal.http import HttpFetcher
+    from vigil.witness.audit import TileAuditor
+
+    if not any(log.audit for log in logs):
+        return None
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 4)
+    if workers < 0:
+        raise ConfigError(f"--audit-workers: got {workers}, want 0 or more")
+
+    def fetcher_for(log: WitnessedLog) -> HttpFetcher:
+        assert log.url is not None  # WitnessedLog refuses audit without a url
+        return HttpFetcher(log.url, timeout_s=10.0)
+
+    return TileAuditor(fetcher_for, workers=workers)
+
+
+def _prepare_in_background(
+    auditor: TileAuditor, logs: Sequence[WitnessedLog], service: WitnessService
+) -> None:
+    """Rebuild each audited log's state from its tiles, off the request path.
+
+    A failure is only logged: the first add-checkpoint retries the rebuild
+    (and answers 503 or 422 if it fails again).
+    """
+    latest = {state.origin: state for state in service.latest_states()}
+    audited = [log for log in logs if log.audit]
+
+    def run() -> None:
+        for log in audited:
+            try:
+                auditor.prepare(log, latest.get(log.origin))
+            except VigilError as exc:
+                logging.getLogger("vigil.witness.audit").error(
+                    "%s: cannot rebuild the audited state yet: %s", log.origin, exc
+                )
+
+    threading.Thread(target=run, name="vigil-audit-prepare", daemon=True).start()
 
 
 def run_evidence(args: argparse.Namespace) -> int:

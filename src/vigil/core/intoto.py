@@ -199,6 +199,11 @@ class Subject:
             _check_digest(what, algorithm, value)
         object.__setattr__(self, "digest", MappingProxyType(dict(self.digest)))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickling (to move parsed entries between processes) rebuilds through
+        # the constructor, so its invariants are checked again.
+        return (Subject, (self.name, dict(self.digest)))
+
     def to_json(self) -> dict[str, Any]:
         """This subject as a JSON-ready ResourceDescriptor dict."""
         result: dict[str, Any] = {}
@@ -250,6 +255,10 @@ class Statement:
         if not isinstance(self.raw, bytes):
             raise FormatError("in-toto statement: raw must be bytes")
         object.__setattr__(self, "predicate", MappingProxyType(dict(self.predicate)))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # As Subject.__reduce__ (a mappingproxy does not pickle).
+        return (Statement, (self.subjects, self.predicate_type, dict(self.predicate), self.raw))
 
 
 def _check_encodable(what: str, text: str) -> None:

@@ -23,6 +23,7 @@ Modules: :mod:`~vigil.witness.state` (the pure decision),
 :mod:`~vigil.witness.storage` (durable compare-and-swap state and evidence),
 :mod:`~vigil.witness.service` (lock, decide, sign, store, release),
 :mod:`~vigil.witness.config` (the witness's TOML file),
+:mod:`~vigil.witness.audit` (auditing mode: replay entries from the tiles),
 :mod:`~vigil.witness.errors`.
 
 The witness never imports the log server (nor the log the witness).

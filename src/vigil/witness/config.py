@@ -12,9 +12,10 @@
     [[log]]                         # one table per witnessed log
     origin = "log.example.org"
     vkeys = ["log.example.org+89abcdef+AQ..."]   # the log's note keys (type 0x01)
-    # url = "https://log.example.org"            # tiles URL, for auditing
+    # url = "https://log.example.org"            # tiles URL (c2sp.org/tlog-tiles)
+    # audit = true                               # auditing mode (needs url)
 
-``vigil witness add-log DIR --origin O --vkey VKEY`` appends a ``[[log]]``
+``vigil witness add-log DIR --origin O --vkey VKEY [--url URL [--audit]]`` appends a ``[[log]]``
 table (or adds a key to an existing one); editing the file by hand and
 restarting the witness is equivalent. Unknown keys are refused, so a typo
 never silently leaves a default in force. Reading the file is the CLI's job.
@@ -51,12 +52,15 @@ class LogEntry:
     Attributes:
         origin: The checkpoint origin.
         vkeys: The log's verifier keys (Ed25519 note keys, type 0x01).
-        url: The log's tiles URL (for an auditor), or None.
+        url: The log's tiles URL, or None.
+        audit: Whether the witness audits this log before cosigning
+            (:mod:`vigil.witness.audit`); requires ``url``.
     """
 
     origin: str
     vkeys: tuple[str, ...]
     url: str | None = None
+    audit: bool = False
 
     def witnessed(self) -> WitnessedLog:
         """The parsed form the witness service uses.
@@ -76,8 +80,10 @@ class LogEntry:
                     "key (type 0x01, c2sp.org/tlog-checkpoint)"
                 )
             verifiers.append(verifier)
+        if self.audit and not self.url:
+            raise ConfigError(f"config [[log]] {self.origin}: audit = true needs a url")
         try:
-            return WitnessedLog(self.origin, tuple(verifiers), self.url)
+            return WitnessedLog(self.origin, tuple(verifiers), self.url, self.audit)
         except FormatError as exc:
             raise ConfigError(f"config [[log]]: {exc}") from exc
 
@@ -171,7 +177,7 @@ def parse_config(text: str) -> WitnessConfig:
         what = f"[[log]] #{number}"
         if not isinstance(table, dict):
             raise ConfigError(f"config {what}: must be a table")
-        unknown = sorted(set(table) - {"origin", "vkeys", "url"})
+        unknown = sorted(set(table) - {"origin", "vkeys", "url", "audit"})
         if unknown:
             raise ConfigError(f"config {what}: unknown key(s) {', '.join(unknown)}")
         origin = _string(table, "origin", what)
@@ -179,7 +185,12 @@ def parse_config(text: str) -> WitnessConfig:
         vkeys = table.get("vkeys")
         if not isinstance(vkeys, list) or not vkeys or not all(isinstance(v, str) for v in vkeys):
             raise ConfigError(f"config {what}: vkeys must be a non-empty array of strings")
-        entry = LogEntry(origin, tuple(vkeys), _string(table, "url", what, required=False))
+        audit = table.get("audit", False)
+        if not isinstance(audit, bool):
+            raise ConfigError(f"config {what}: audit must be true or false")
+        entry = LogEntry(
+            origin, tuple(vkeys), _string(table, "url", what, required=False), audit
+        )
         entry.witnessed()  # validate keys now
         entries.append(entry)
     max_body = witness.get("max_body_bytes", MAX_ADD_CHECKPOINT_BYTES)
@@ -215,14 +226,18 @@ def format_config(config: WitnessConfig) -> str:
         lines.append("vkeys = [" + ", ".join(q(v) for v in log.vkeys) + "]")
         if log.url is not None:
             lines.append(f"url = {q(log.url)}")
+        if log.audit:
+            lines.append("audit = true")
     return "\n".join(lines) + "\n"
 
 
-def add_log(config: WitnessConfig, origin: str, vkey: str, url: str | None = None) -> WitnessConfig:
+def add_log(
+    config: WitnessConfig, origin: str, vkey: str, url: str | None = None, *, audit: bool = False
+) -> WitnessConfig:
     """A copy of ``config`` that also witnesses ``origin`` with ``vkey``.
 
     Adds the key to an existing ``[[log]]`` of that origin (key rotation), or
-    appends a new one.
+    appends a new one. ``audit`` turns auditing on (never off) for the log.
 
     Raises:
         ConfigError: the key is malformed, not an Ed25519 note key, or already listed.
@@ -232,10 +247,12 @@ def add_log(config: WitnessConfig, origin: str, vkey: str, url: str | None = Non
         if log.origin == origin:
             if vkey in log.vkeys:
                 raise ConfigError(f"log {origin}: key already configured")
-            logs[index] = replace(log, vkeys=(*log.vkeys, vkey), url=url or log.url)
+            logs[index] = replace(
+                log, vkeys=(*log.vkeys, vkey), url=url or log.url, audit=audit or log.audit
+            )
             break
     else:
-        logs.append(LogEntry(origin, (vkey,), url))
+        logs.append(LogEntry(origin, (vkey,), url, audit))
     for log in logs:
         log.witnessed()
     return replace(config, logs=tuple(logs))

@@ -15,7 +15,8 @@ Procedure of one request (after sunlight's witness ``updateCheckpoint``):
    successful write). A rejection that is evidence of log misbehaviour is
    stored before answering.
 4. If an auditor is configured (:class:`CheckpointAuditor`), let it check
-   the new entries; it may refuse (422).
+   the new entries; it may refuse (422, and the request is kept as evidence
+   like an inconsistent checkpoint) or be unable to read them (503).
 5. Cosign a *re-encoding of the parsed checkpoint* (never the received
    bytes), with a timestamp that never goes below the previous one for the
    log.
@@ -44,7 +45,7 @@ from vigil.core.cosignature import CosignatureSigner
 from vigil.core.note import Note, Signature, format_note
 from vigil.core.tlog_witness import MAX_ADD_CHECKPOINT_BYTES, parse_add_checkpoint
 from vigil.errors import ConflictError, FormatError, StorageError
-from vigil.witness.errors import OldSizeConflictError, UnknownLogError
+from vigil.witness.errors import AuditError, OldSizeConflictError, UnknownLogError
 from vigil.witness.state import (
     Conflict,
     Cosign,
@@ -81,7 +82,10 @@ class CheckpointAuditor(Protocol):
     not change its own state unless the witness then cosigns (it is told by
     :meth:`committed`).
 
-    No implementation ships yet: it needs the charter and status map of issue 4.
+    The implementation is :class:`vigil.witness.audit.TileAuditor`. Every
+    :class:`~vigil.witness.errors.AuditError` is evidence of log misbehaviour
+    (the service keeps the request); any other error (the log's tiles are
+    unreachable: :class:`~vigil.errors.TransportError`) only refuses.
     """
 
     def audit(
@@ -160,7 +164,8 @@ class WitnessService:
             OldSizeConflictError: old size is not the stored size (409).
             ProofError, SplitViewError: inconsistent checkpoint, bad empty
                 root, or a proof for old size 0 (422).
-            AuditError: the auditor refused (422).
+            AuditError: the auditor refused (422; kept as evidence).
+            TransportError: the auditor could not read the log's entries (503).
             StorageError: the state could not be written (503).
         """
         # Step 1.
@@ -188,7 +193,11 @@ class WitnessService:
             checkpoint = decision.checkpoint
             # Step 4.
             if self._auditor is not None:
-                self._auditor.audit(log, latest, checkpoint)
+                try:
+                    self._auditor.audit(log, latest, checkpoint)
+                except AuditError as exc:
+                    self._keep_evidence(origin, str(exc), body)
+                    raise
             # Step 5.
             timestamp = max(int(self._clock()), 1)
             if latest is not None:

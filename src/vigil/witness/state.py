@@ -77,18 +77,23 @@ class WitnessedLog:
         origin: The checkpoint origin line.
         verifiers: The log's trusted keys (at least one); signatures by any of
             them count, signatures by other keys are ignored.
-        url: The log's tiles URL, for an auditor (None: not audited).
+        url: The log's tiles URL (c2sp.org/tlog-tiles), or None.
+        audit: Whether an auditor checks the log's new entries before the
+            witness cosigns (:mod:`vigil.witness.audit`); requires ``url``.
     """
 
     origin: str
     verifiers: tuple[Verifier, ...]
     url: str | None = None
+    audit: bool = False
 
     def __post_init__(self) -> None:
         if not self.origin or "\n" in self.origin:
             raise FormatError(f"witnessed log origin {self.origin!r}: want one non-empty line")
         if not self.verifiers:
             raise FormatError(f"witnessed log {self.origin}: no keys (want at least one)")
+        if self.audit and not self.url:
+            raise FormatError(f"witnessed log {self.origin}: auditing needs the log's tiles URL")
 
 
 @dataclass(frozen=True, slots=True)

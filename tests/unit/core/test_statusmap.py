@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 
 import pytest
 
@@ -269,6 +270,15 @@ def test_replay_refuses_bad_signatures_and_encodings() -> None:
         verify_logged_entry(0, forged)
     with pytest.raises(FormatError, match="not the canonical encoding"):
         verify_logged_entry(0, json.dumps(json.loads(data)).encode())
+
+
+def test_logged_entries_pickle_through_their_constructors() -> None:
+    """The auditing witness moves verified entries between processes."""
+    entry = verify_logged_entry(0, charter_entry(charter().text(), [BOARD]))
+    again = pickle.loads(pickle.dumps(entry))
+    assert again == entry and again.statement.raw == entry.statement.raw
+    with pytest.raises(TypeError):
+        again.statement.predicate["x"] = 1  # type: ignore[index]  # still read-only
 
 
 def test_leaf_hashes_are_over_record_bytes() -> None:
