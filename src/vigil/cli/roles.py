@@ -6,6 +6,8 @@
     vigil release submit ENVELOPE [--url URL --log-key VKEY]
 
     vigil attest RELEASE REBUILT_DIR --key KEYFILE --builder ID [--out FILE]
+    vigil attest RELEASE --from-rebuilderd LINK... --rebuilderd-key KEYFILE...
+                 --key KEYFILE --builder ID [--out FILE]
 
     vigil advisory create --repository R --id ID --action warn|block
                           (--release FILE | --release-digest sha256:HEX)
@@ -38,6 +40,7 @@ from vigil.core.statements import (
     ADVISORY_PREDICATE_TYPE,
     REBUILD_PREDICATE_TYPE,
     RELEASE_PREDICATE_TYPE,
+    Release,
     advisory_statement,
     parse_time,
 )
@@ -61,7 +64,14 @@ def add_parsers(sub: Any) -> None:
 
     attest = sub.add_parser("attest", help="attest a rebuild of a release")
     attest.add_argument("release", type=Path, help="the release statement or envelope")
-    attest.add_argument("rebuilt", type=Path, help="directory with the rebuilt artifacts")
+    attest.add_argument("rebuilt", type=Path, nargs="?",
+                        help="directory with the rebuilt artifacts (or --from-rebuilderd)")
+    attest.add_argument("--from-rebuilderd", type=Path, nargs="+", metavar="LINK",
+                        help="rebuilderd's signed in-toto link files, instead of a directory")
+    attest.add_argument("--rebuilderd-key", type=Path, action="append", default=[],
+                        metavar="KEYFILE",
+                        help="the rebuilderd signing key: PEM PUBLIC KEY (several blocks "
+                             "allowed), in-toto key JSON, or 64 hex; repeatable")
     attest.add_argument("--key", type=Path, required=True, help="the rebuilder's signer key")
     attest.add_argument("--builder", required=True, help="the rebuilder's identity (URI)")
     attest.add_argument("--out", type=Path, help="the signed attestation (default stdout)")
@@ -170,21 +180,51 @@ def run_submit(args: argparse.Namespace) -> int:
 
 
 def run_attest(args: argparse.Namespace) -> int:
-    """Compare rebuilt artifacts with the release; write the signed attestation."""
+    """Compare rebuilt artifacts (or rebuilderd links) with the release; write
+    the signed attestation."""
     from vigil.core.dsse import PAYLOAD_TYPE_INTOTO, sign_envelope
     from vigil.core.statements import parse_rebuild
     from vigil.roles.statements import attest, release_from_file
 
+    if (args.rebuilt is None) == (args.from_rebuilderd is None):
+        raise ConfigError("attest: give either REBUILT_DIR or --from-rebuilderd LINK..., not both")
+    if args.rebuilderd_key and args.from_rebuilderd is None:
+        raise ConfigError("attest: --rebuilderd-key goes with --from-rebuilderd")
+    signer = load_signer(args.key)
     release = release_from_file(read_file(args.release))
-    statement = attest(release, args.rebuilt, builder=args.builder)
+    if args.from_rebuilderd is not None:
+        statement = _attest_links(args, release)
+    else:
+        statement = attest(release, args.rebuilt, builder=args.builder)
     rebuild = parse_rebuild(statement)
     for result in rebuild.results:
         print(f"{result.result:10} {result.name}", file=sys.stderr)
     print(f"outcome: {rebuild.outcome}", file=sys.stderr)
     assert statement.predicate_type == REBUILD_PREDICATE_TYPE
-    envelope = sign_envelope(PAYLOAD_TYPE_INTOTO, statement.raw, [load_signer(args.key)])
+    envelope = sign_envelope(PAYLOAD_TYPE_INTOTO, statement.raw, [signer])
     _emit(format_envelope(envelope), args.out)
     return 0
+
+
+def _attest_links(args: argparse.Namespace, release: Release) -> Statement:
+    from vigil.core.intoto_link import LinkKey, parse_link_keys
+    from vigil.errors import FormatError
+    from vigil.roles.rebuilderd import attest_links
+
+    if not args.rebuilderd_key:
+        raise ConfigError("attest --from-rebuilderd: pass the rebuilderd key (--rebuilderd-key)")
+    keys: list[LinkKey] = []
+    for path in args.rebuilderd_key:
+        try:
+            keys.extend(parse_link_keys(read_file(path)))
+        except FormatError as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+    links = [(str(path), read_file(path)) for path in args.from_rebuilderd]
+    attestation = attest_links(release, links, keys, builder=args.builder)
+    for (label, _), verified in zip(links, attestation.links, strict=True):
+        print(f"verified   {label}: {verified.link.name!r} signed by key "
+              f"{verified.key.keyid[:16]}", file=sys.stderr)
+    return attestation.statement
 
 
 def _release_digest(args: argparse.Namespace) -> bytes:

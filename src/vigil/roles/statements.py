@@ -7,13 +7,15 @@ envelope on each later call, so that several key holders sign in separate
 steps, passing the file along.
 
 :func:`attest` compares a directory of rebuilt artifacts with what a release
-lists and builds the rebuild statement.
+lists and builds the rebuild statement; :mod:`vigil.roles.rebuilderd` builds
+the same statement from rebuilderd's signed in-toto links, through
+:func:`compare_artifact` and :func:`rebuild_for`.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from vigil.core.dsse import (
@@ -28,7 +30,15 @@ from vigil.core.note import Ed25519Signer
 from vigil.core.statements import RebuildResult, Release, parse_release, rebuild_statement
 from vigil.errors import ConfigError, FormatError
 
-__all__ = ["attest", "read_signable", "release_from_file", "sign_statement_file"]
+__all__ = [
+    "attest",
+    "compare_artifact",
+    "read_signable",
+    "rebuild_for",
+    "release_from_file",
+    "require_artifacts",
+    "sign_statement_file",
+]
 
 
 def read_signable(data: bytes) -> tuple[Statement, Envelope | None]:
@@ -85,6 +95,51 @@ def _find(root: Path, name: str) -> Path | None:
     return matches[0] if len(matches) == 1 else None
 
 
+def require_artifacts(release: Release) -> None:
+    """Refuse a release that lists no artifacts: a rebuild has nothing to compare.
+
+    Raises:
+        ConfigError: the release lists no artifacts.
+    """
+    if not release.artifacts:
+        raise ConfigError(
+            f"release {release.version} of {release.repository!r} lists no artifacts: "
+            "nothing to compare (create releases with --artifacts)"
+        )
+
+
+def compare_artifact(artifact: Subject, got: Mapping[str, str] | None) -> RebuildResult:
+    """One artifact's outcome: no rebuilt digest is ``failed``, the release's
+    sha256 is ``reproduced``, another is ``mismatch``."""
+    name = artifact.name or ""
+    if got is None:
+        return RebuildResult(name, "failed", {})
+    same = got.get("sha256") == artifact.digest.get("sha256")
+    return RebuildResult(name, "reproduced" if same else "mismatch", got)
+
+
+def rebuild_for(
+    release: Release,
+    results: Sequence[RebuildResult],
+    *,
+    builder: str,
+    inputs: Sequence[Subject] = (),
+) -> Statement:
+    """The rebuild statement about ``release`` with these per-artifact results.
+
+    Raises:
+        FormatError: a value the rebuild predicate refuses.
+    """
+    return rebuild_statement(
+        repository=release.repository,
+        version=release.version,
+        release_digest=release.digest,
+        builder=builder,
+        results=results,
+        inputs=inputs,
+    )
+
+
 def attest(
     release: Release, rebuilt: Path, *, builder: str, inputs: Sequence[Subject] = ()
 ) -> Statement:
@@ -98,28 +153,12 @@ def attest(
         ConfigError: the release lists no artifacts, or ``rebuilt`` is not a
             directory.
     """
-    if not release.artifacts:
-        raise ConfigError(
-            f"release {release.version} of {release.repository!r} lists no artifacts: "
-            "nothing to compare (create releases with --artifacts)"
-        )
+    require_artifacts(release)
     if not rebuilt.is_dir():
         raise ConfigError(f"{rebuilt}: not a directory")
     results = []
     for artifact in release.artifacts:
-        name = artifact.name or ""
-        found = _find(rebuilt, name)
-        if found is None:
-            results.append(RebuildResult(name, "failed", {}))
-            continue
-        got = hashlib.sha256(found.read_bytes()).hexdigest()
-        outcome = "reproduced" if got == artifact.digest.get("sha256") else "mismatch"
-        results.append(RebuildResult(name, outcome, {"sha256": got}))
-    return rebuild_statement(
-        repository=release.repository,
-        version=release.version,
-        release_digest=release.digest,
-        builder=builder,
-        results=results,
-        inputs=inputs,
-    )
+        found = _find(rebuilt, artifact.name or "")
+        got = None if found is None else {"sha256": hashlib.sha256(found.read_bytes()).hexdigest()}
+        results.append(compare_artifact(artifact, got))
+    return rebuild_for(release, results, builder=builder, inputs=inputs)
