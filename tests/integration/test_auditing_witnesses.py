@@ -95,12 +95,6 @@ def deploy(tmp_path: Path, *, audits: list[bool], quorum: list[int],
     extra: dict[str, Any] = {}
     if cli is not None:
         extra = {"cli": cli, "env": {"VIGIL_TAMPER_HIDE": "oss"}}
-    # First start without witnesses: a new log collects cosignatures for its
-    # first checkpoint before it serves its tiles, which an auditing witness
-    # needs to read (see docs/witness.md "Auditing mode").
-    first = ServerProcess(log_dir, "--port", str(log_port), **extra)
-    first.wait_ready()
-    first.stop()
     witnesses, keys, names = [], [], []
     for number, audit in enumerate(audits):
         directory = tmp_path / f"w{number}"

@@ -114,3 +114,31 @@ def test_startup_with_a_withheld_tail_republishes_the_stored_checkpoint(tmp_path
         wait_published(service, 7)
     finally:
         service.stop()
+
+
+def test_new_log_without_a_quorum_serves_the_empty_tree_until_witnesses_cosign(
+    tmp_path: Path,
+) -> None:
+    """A new log holding genesis entries (`vigil log init --charter`) whose witnesses
+    cannot cosign yet (auditors read its tiles, which it serves only once running)
+    starts anyway: it serves the signed empty tree, stores nothing, and publishes
+    the entries once the quorum is met."""
+    from vigil.core import merkle
+    from vigil.log.storage import NewEntry, open_storage
+
+    storage = open_storage(CONFIG.database, base_dir=tmp_path)
+    storage.initialize(origin=ORIGIN, public_key=KEY.vkey)
+    data = entry_bytes("genesis")
+    storage.append_entries(0, [NewEntry(merkle.hash_leaf(data), data)])
+    storage.close()
+    collector, status = FlakyQuorum(), StatusMap()
+    collector.down = True
+    service = open_log(tmp_path, collector, status)
+    try:
+        assert service.published.size == 0
+        assert collector.asked and collector.asked[0] == 1
+        collector.down = False
+        wait_published(service, 1)
+        assert status.covered == [0]
+    finally:
+        service.stop()

@@ -60,6 +60,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from vigil.core.checkpoint import Checkpoint, parse_checkpoint
+from vigil.core.merkle import EMPTY_ROOT
 from vigil.core.note import parse_note
 from vigil.core.prove import prove_consistency
 from vigil.core.tiles import TileID, TileReader, tile_path
@@ -288,15 +289,22 @@ class Sequencer:
                 self._publish()
                 published = True
             except CosigningError as exc:
-                if state is None:
-                    raise
                 _log.error("log %s: not publishing yet: %s", self._signer.origin, exc)
+                if state is None:
+                    # A new log whose witnesses cannot cosign yet (an auditing
+                    # witness reads this log's tiles, served only once it runs):
+                    # serve the empty tree, signed but not cosigned, until the
+                    # loop's retry meets the quorum. Clients accept nothing
+                    # from it; nothing is stored.
+                    empty, _ = self._signer.sign(0, EMPTY_ROOT, None)
+                    self._set_published(empty)
+                    published = True
         if not published:
-            note = self._storage.latest_checkpoint()
-            if note is None:
+            stored = self._storage.latest_checkpoint()
+            if stored is None:
                 raise LogStateError("storage has a tree state but no checkpoint")
-            self._tiles.write_checkpoint(note)
-            self._set_published(note)
+            self._tiles.write_checkpoint(stored)
+            self._set_published(stored)
         _log.info(
             "recovered log %s: %d entries, checkpoint size %d",
             self._signer.origin, self._committed, self.published.size,
