@@ -66,6 +66,15 @@ def add_parser(sub: Any) -> None:
     )
     add.set_defaults(run=run_add_log)
 
+    follow = witness_sub.add_parser(
+        "add-charter", help="witness every log a signed charter names (origin, key, URL)"
+    )
+    follow.add_argument("dir", type=Path)
+    follow.add_argument("charter", type=Path, help="the charter envelope (*.dsse.json)")
+    follow.add_argument("--audit", action="store_true",
+                        help="audit each log (needs the URL the charter gives it)")
+    follow.set_defaults(run=run_add_charter)
+
     serve = witness_sub.add_parser("serve", help="run the witness server")
     serve.add_argument("dir", type=Path)
     serve.add_argument("--host", default="127.0.0.1")
@@ -144,6 +153,39 @@ def run_add_log(args: argparse.Namespace) -> int:
         else ""
     print(f"witnessing {args.origin}{audited} ({len(config.logs)} logs); "
           "restart the server to apply")
+    return 0
+
+
+def run_add_charter(args: argparse.Namespace) -> int:
+    """Witness the logs of a charter whose own foundation threshold signed it."""
+    from vigil.core.charter import parse_signed_charter
+    from vigil.core.dsse import parse_envelope
+
+    directory: Path = args.dir
+    try:
+        signed = parse_signed_charter(parse_envelope(args.charter.read_bytes()))
+    except OSError as exc:
+        raise ConfigError(f"{args.charter}: cannot read ({exc.strerror})") from exc
+    charter = signed.charter
+    result = charter.foundation.evaluate(signed.signers)
+    if not result.met:
+        raise ConfigError(f"{args.charter}: {charter.label} is not signed by its foundation "
+                          f"({result.describe()})")
+    if not charter.logs:
+        raise ConfigError(f"{charter.label} names no log")
+    config = read_config(directory)
+    for log in charter.logs:
+        if any(log.key.vkey in entry.vkeys for entry in config.logs if entry.origin == log.origin):
+            print(f"already witnessing {log.origin} with its key")
+            continue
+        url = log.urls[0] if log.urls else None
+        if args.audit and url is None:
+            raise ConfigError(f"{charter.label} gives log {log.origin} no URL to audit from")
+        config = add_log(config, log.origin, log.key.vkey, url, audit=args.audit)
+        print(f"witnessing {log.origin}{' (audited)' if args.audit else ''} "
+              f"as {charter.label} names it")
+    _write_config(directory, config)
+    print("restart the server to apply")
     return 0
 
 
