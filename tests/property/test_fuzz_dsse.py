@@ -15,7 +15,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fuzzing import FUZZ_EXAMPLES, fuzz_settings
+from fuzzing import FUZZ_EXAMPLES, fuzz_settings, mutations
 from vigil.core.dsse import (
     DsseSignature,
     Envelope,
@@ -69,26 +69,6 @@ _INTERESTING = [
     b'"sha256"',
     b'"predicate"',
 ]
-
-
-@st.composite
-def mutations(draw: st.DrawFn, seeds: list[bytes]) -> bytes:
-    """A valid input with a few byte-level edits (flip, insert, delete, cut)."""
-    data = bytearray(draw(st.sampled_from(seeds)))
-    for _ in range(draw(st.integers(1, 4))):
-        position = draw(st.integers(0, len(data)))
-        operation = draw(st.sampled_from(["flip", "insert", "token", "delete", "truncate"]))
-        if operation == "flip" and position < len(data):
-            data[position] ^= 1 << draw(st.integers(0, 7))
-        elif operation == "insert":
-            data[position:position] = draw(st.binary(min_size=1, max_size=4))
-        elif operation == "token":
-            data[position:position] = draw(st.sampled_from(_INTERESTING))
-        elif operation == "delete":
-            del data[position : position + draw(st.integers(1, 8))]
-        else:
-            del data[position:]
-    return bytes(data)
 
 
 def parses_or_format_error(parse: Any, data: bytes) -> None:
@@ -150,7 +130,7 @@ def test_parse_envelope_random_bytes(data: bytes) -> None:
 
 
 @fuzz_settings
-@given(mutations(ENVELOPE_SEEDS))
+@given(mutations(ENVELOPE_SEEDS, _INTERESTING))
 def test_parse_envelope_mutated(data: bytes) -> None:
     parses_or_format_error(parse_envelope, data)
 
@@ -225,7 +205,7 @@ def test_parse_statement_random_bytes(data: bytes) -> None:
 
 
 @fuzz_settings
-@given(mutations(STATEMENT_SEEDS))
+@given(mutations(STATEMENT_SEEDS, _INTERESTING))
 def test_parse_statement_mutated(data: bytes) -> None:
     parses_or_format_error(parse_statement, data)
 

@@ -15,7 +15,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fuzzing import FUZZ_EXAMPLES, fuzz_settings
+from fuzzing import FUZZ_EXAMPLES, fuzz_settings, mutations
 from linkkit import keyid, link, pem, rebuilderd_signer, sign_link, signed_part
 from vigil.core.intoto_link import link_key, parse_link, parse_link_keys, verify_link
 from vigil.errors import FormatError, SignatureError
@@ -38,26 +38,6 @@ _TOKENS = [b'"', b"\\", b"\\n", b"\\u0000", b"\\t", b"{", b"}", b"[", b"]", b","
 roundtrip_settings = settings(max_examples=min(FUZZ_EXAMPLES, 500), deadline=None)
 
 
-@st.composite
-def mutations(draw: st.DrawFn, seeds: list[bytes]) -> bytes:
-    """A valid input with a few byte-level edits (flip, insert, token, delete, cut)."""
-    data = bytearray(draw(st.sampled_from(seeds)))
-    for _ in range(draw(st.integers(1, 4))):
-        position = draw(st.integers(0, len(data)))
-        operation = draw(st.sampled_from(["flip", "insert", "token", "delete", "truncate"]))
-        if operation == "flip" and position < len(data):
-            data[position] ^= 1 << draw(st.integers(0, 7))
-        elif operation == "insert":
-            data[position:position] = draw(st.binary(min_size=1, max_size=4))
-        elif operation == "token":
-            data[position:position] = draw(st.sampled_from(_TOKENS))
-        elif operation == "delete":
-            del data[position : position + draw(st.integers(1, 8))]
-        else:
-            del data[position:]
-    return bytes(data)
-
-
 def _parses_or_format_error(data: bytes) -> None:
     with contextlib.suppress(FormatError):
         parsed = parse_link(data)
@@ -75,7 +55,7 @@ def test_parse_link_random_bytes(data: bytes) -> None:
 
 
 @fuzz_settings
-@given(mutations(SEEDS))
+@given(mutations(SEEDS, _TOKENS))
 def test_parse_link_mutated(data: bytes) -> None:
     _parses_or_format_error(data)
 
@@ -120,7 +100,7 @@ def test_parse_link_random_json(signed: dict[str, Any], signatures: Any) -> None
 
 
 @fuzz_settings
-@given(mutations(KEY_SEEDS) | st.binary(max_size=200))
+@given(mutations(KEY_SEEDS, _TOKENS) | st.binary(max_size=200))
 def test_parse_link_keys_fuzz(data: bytes) -> None:
     with contextlib.suppress(FormatError):
         for key in parse_link_keys(data):

@@ -12,7 +12,7 @@ import contextlib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fuzzing import FUZZ_EXAMPLES, fuzz_settings
+from fuzzing import FUZZ_EXAMPLES, fuzz_settings, mutations
 from vigil.core.cosignature import generate_cosigner
 from vigil.core.note import VerifiedSignature, generate_signer
 from vigil.core.policy import (
@@ -66,26 +66,6 @@ _INTERESTING = [
 ]
 
 
-@st.composite
-def mutations(draw: st.DrawFn, seeds: list[bytes]) -> bytes:
-    """A valid input with a few byte-level edits (flip, insert, delete, cut)."""
-    data = bytearray(draw(st.sampled_from(seeds)))
-    for _ in range(draw(st.integers(1, 4))):
-        position = draw(st.integers(0, len(data)))
-        operation = draw(st.sampled_from(["flip", "insert", "token", "delete", "truncate"]))
-        if operation == "flip" and position < len(data):
-            data[position] ^= 1 << draw(st.integers(0, 7))
-        elif operation == "insert":
-            data[position:position] = draw(st.binary(min_size=1, max_size=4))
-        elif operation == "token":
-            data[position:position] = draw(st.sampled_from(_INTERESTING))
-        elif operation == "delete":
-            del data[position : position + draw(st.integers(1, 8))]
-        else:
-            del data[position:]
-    return bytes(data)
-
-
 def parses_or_format_error(data: bytes | str) -> None:
     with contextlib.suppress(FormatError):
         parse_policy(data)
@@ -98,7 +78,7 @@ def test_random_bytes(data: bytes) -> None:
 
 
 @fuzz_settings
-@given(mutations(SEEDS))
+@given(mutations(SEEDS, _INTERESTING))
 def test_mutated(data: bytes) -> None:
     parses_or_format_error(data)
 
