@@ -109,26 +109,16 @@ def vigil(*args: str, timeout: float = 60, check: bool = True) -> subprocess.Com
     return result
 
 
-class ServerProcess:
-    """A `vigil log serve` subprocess on an ephemeral loopback port."""
+class ListeningProcess:
+    """A `vigil ... serve` subprocess that prints "listening on URL" (log, witness)."""
 
     def __init__(
-        self,
-        directory: Path,
-        *extra: str,
-        log_path: Path | None = None,
-        cli: Sequence[str] = CLI,
-        env: dict[str, str] | None = None,
+        self, command: Sequence[str], log_path: Path, env: dict[str, str] | None = None
     ) -> None:
-        self.directory = directory
-        self.log_path = log_path or directory / "server.log"
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.log_path = log_path
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in _close()
         self.process = subprocess.Popen(
-            [*cli, "log", "serve", str(directory),
-             "--host", "127.0.0.1", "--port", "0", *extra],
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            cwd=ROOT,
+            list(command), stdout=subprocess.PIPE, stderr=self._log, cwd=ROOT,
             env=None if env is None else {**os.environ, **env},
         )
         self.url = self._read_url(timeout_s=30)
@@ -154,22 +144,6 @@ class ServerProcess:
         self.kill()
         raise RuntimeError("server did not report its address in time")
 
-    def wait_ready(self, timeout_s: float = 30) -> None:
-        """Poll /checkpoint until it answers 200."""
-        import httpx
-
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/checkpoint", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}")
-            time.sleep(0.05)
-        raise RuntimeError("server not ready in time")
-
     def kill(self) -> None:
         """SIGKILL, no cleanup."""
         if self.process.poll() is None:
@@ -190,6 +164,41 @@ class ServerProcess:
         return self.process.returncode
 
     def _close(self) -> None:
-        if self.process.stdout is not None:
+        if self.process.stdout is not None and not self.process.stdout.closed:
             self.process.stdout.close()
-        self._log.close()
+        if not self._log.closed:
+            self._log.close()
+
+
+class ServerProcess(ListeningProcess):
+    """A `vigil log serve` subprocess on an ephemeral loopback port."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *extra: str,
+        log_path: Path | None = None,
+        cli: Sequence[str] = CLI,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.directory = directory
+        super().__init__(
+            [*cli, "log", "serve", str(directory), "--host", "127.0.0.1", "--port", "0", *extra],
+            log_path or directory / "server.log", env,
+        )
+
+    def wait_ready(self, timeout_s: float = 30) -> None:
+        """Poll /checkpoint until it answers 200."""
+        import httpx
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/checkpoint", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}")
+            time.sleep(0.05)
+        raise RuntimeError("server not ready in time")

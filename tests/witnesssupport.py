@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import signal
-import subprocess
-import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
 import httpx
 
-from logsupport import CLI, ROOT, vigil
+from logsupport import CLI, ListeningProcess, vigil
 from vigil.core.checkpoint import Checkpoint, format_checkpoint
 from vigil.core.cosignature import CosignatureSigner, generate_cosigner
 from vigil.core.merkle import EMPTY_ROOT, hash_leaf, root_from_leaf_hashes
@@ -84,70 +80,20 @@ def request_body(
     return format_add_checkpoint(old, tree.proof(old, size), note)
 
 
-class WitnessProcess:
+class WitnessProcess(ListeningProcess):
     """A `vigil witness serve` subprocess on an ephemeral loopback port."""
 
     def __init__(self, directory: Path, port: int = 0) -> None:
         self.directory = directory
-        self.log_path = directory / "server.log"
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in _close()
-        self.process = subprocess.Popen(
+        super().__init__(
             [*CLI, "witness", "serve", str(directory), "--host", "127.0.0.1",
              "--port", str(port)],
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            cwd=ROOT,
+            directory / "server.log",
         )
-        self.url = self._read_url(timeout_s=30)
         self.port = int(self.url.rsplit(":", 1)[1])
-
-    def _read_url(self, timeout_s: float) -> str:
-        assert self.process.stdout is not None
-        deadline = time.monotonic() + timeout_s
-        os.set_blocking(self.process.stdout.fileno(), False)
-        buffer = b""
-        while time.monotonic() < deadline:
-            chunk = self.process.stdout.read()
-            if chunk:
-                buffer += chunk
-                for line in buffer.decode(errors="replace").splitlines():
-                    if line.startswith("listening on "):
-                        return line.removeprefix("listening on ").strip()
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"witness exited with {self.process.returncode}: "
-                    f"{self.log_path.read_text(errors='replace')[-2000:]}"
-                )
-            time.sleep(0.02)
-        self.kill()
-        raise RuntimeError("witness did not report its address in time")
 
     def post(self, body: bytes, timeout: float = 10) -> httpx.Response:
         return httpx.post(self.url + "/add-checkpoint", content=body, timeout=timeout)
-
-    def kill(self) -> None:
-        """SIGKILL, no cleanup."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=30)
-        self._close()
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL after 10 s."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        self._close()
-
-    def _close(self) -> None:
-        if self.process.stdout is not None and not self.process.stdout.closed:
-            self.process.stdout.close()
-        if not self._log.closed:
-            self._log.close()
 
 
 def init_witness(directory: Path, name: str, logs: Sequence[tuple[str, str]]) -> str:
