@@ -332,7 +332,7 @@ class DemoStory:
         p = self.parties
         witnesses = "".join(
             f'\n[[witnesses.witness]]\nname = "{w}"\nkey = "{p[w].vkey}"\n'
-            f'url = "http://127.0.0.1:{self.ports[w]}"\n'
+            f'url = "http://127.0.0.1:{self.ports[w]}"\nauditing = true\n'
             for w in WITNESSES
         )
         rebuilders = ", ".join(f'"{p[rb].vkey}"' for rb in REBUILDERS)
@@ -363,12 +363,14 @@ class DemoStory:
         narrator.step(
             "The log and three witnesses start on loopback",
             "The log is not trusted: witnesses cosign a checkpoint only if it is consistent "
-            "with everything they cosigned before, and a checkpoint counts with 2 of 3.",
+            "with everything they cosigned before, and after replaying its new entries under "
+            "the charter and recomputing its status map (auditing); a checkpoint counts with "
+            "2 of 3.",
         )
         log_vkey = self.parties["log"].vkey
         self.commands.run_all(
             [["witness", "add-log", f"witnesses/{w}", "--origin", ORIGIN, "--vkey", log_vkey,
-              "--url", self.log_url] for w in WITNESSES]
+              "--url", self.log_url, "--audit"] for w in WITNESSES]
         )
         self.vigil("log", "init", "log", "--origin", ORIGIN, "--key", self.parties["log"].key_file,
                    "--charter", "foundation/charter.toml.dsse.json")
@@ -385,7 +387,10 @@ class DemoStory:
                     "it asks the charter's witnesses to cosign (log/witnesses.policy)")
         for w in WITNESSES:
             port = self.ports[w]
-            args = ["witness", "serve", f"witnesses/{w}", "--port", str(port)]
+            # A few entries: auditing in the server process is quicker than
+            # starting worker processes for it.
+            args = ["witness", "serve", f"witnesses/{w}", "--port", str(port),
+                    "--audit-workers", "0"]
             narrator.command("vigil " + " ".join(args))
             server = servers.start(w, args, port, self.path(f"witnesses/{w}/server.log"))
             narrator.ok(f"witness {w} listening on {server.url} (pid {server.pid})")
