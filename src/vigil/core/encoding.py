@@ -164,7 +164,11 @@ def parse_json_object(data: bytes, *, what: str, max_bytes: int) -> dict[str, An
             parse_int=_parse_int,
             parse_float=_parse_float,
         )
-        _check_strings(value)
+        # A lone surrogate needs a \u escape (the text is strict UTF-8), and
+        # nesting deeper than the limit needs more opening brackets than it:
+        # without either, the walk over every string cannot find anything.
+        if "\\u" in text or text.count("{") + text.count("[") > MAX_JSON_DEPTH:
+            _check_strings(value)
     except FormatError as exc:
         raise FormatError(f"{what}: {exc}") from exc
     except RecursionError as exc:
