@@ -163,8 +163,14 @@ class Client:
         data, source, transferred = fetched
         try:
             bundle = parse_bundle(data)
+            served = _tree(bundle)
+            if served is not None and served.origin != origin:
+                # Another log of the charter: judge it against what this machine
+                # verified of that log (the checks verify the log's key).
+                origin, stored = served.origin, self.state.checkpoint(served.origin)
             size = stored_size(stored)
-            if bundle_file is None and 0 < size != bundle.old_size and _tree_size(bundle) > size:
+            if bundle_file is None and 0 < size != bundle.old_size and served is not None \
+                    and served.size > size:
                 # Fetched (in parallel) before this run stored a newer tree: ask
                 # again for a consistency proof from the tree stored now.
                 data, source, more = self._obtain(repository, None, size)
@@ -212,7 +218,8 @@ class Client:
                 continue
             transferred += got.transferred
             try:
-                tree = _tree_size(parse_bundle(got.data))
+                served = _tree(parse_bundle(got.data))
+                tree = -1 if served is None else served.size
             except FormatError as exc:
                 reasons.append(f"{got.url}: not a valid bundle ({exc})")
                 continue
@@ -276,12 +283,13 @@ def stored_size(stored: tuple[Checkpoint, bytes] | None) -> int:
     return 0 if stored is None else stored[0].size
 
 
-def _tree_size(bundle: Bundle) -> int:
-    """The bundle's tree size, read without verifying (only to decide on a refetch)."""
+def _tree(bundle: Bundle) -> Checkpoint | None:
+    """The bundle's checkpoint, read without verifying (to pick the stored view
+    to compare with, and to decide on a refetch); None if malformed."""
     try:
-        return parse_checkpoint(parse_note(bundle.checkpoint).text).size
+        return parse_checkpoint(parse_note(bundle.checkpoint).text)
     except VigilError:
-        return -1
+        return None
 
 
 def _write(path: Path, data: bytes) -> None:
