@@ -33,6 +33,7 @@ from vigil.errors import ConfigError, ConflictError, StorageError
 from vigil.log.errors import SequencerLockedError
 from vigil.log.kinds import IndexKey
 from vigil.log.storage.base import NewEntry, StoredEntry, TreeState
+from vigil.log.storage.sqlreaders import SqlReaders
 
 __all__ = ["PostgresStorage"]
 
@@ -67,12 +68,14 @@ def _redact(url: str) -> str:
     return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
-class PostgresStorage:
+class PostgresStorage(SqlReaders):
     """:class:`~vigil.log.storage.base.LogStorage` over a PostgreSQL database.
 
     Args:
         url: A libpq connection URL (``postgresql://user@host:port/db?...``).
     """
+
+    _PARAM = "%s"
 
     def __init__(self, url: str) -> None:
         self._url = url
@@ -321,34 +324,6 @@ class PostgresStorage:
             raise StorageError(f"{self.description}: storing checkpoint failed ({exc})") from exc
 
     # -- readers -------------------------------------------------------------------
-
-    def latest_checkpoint(self) -> bytes | None:
-        """The largest stored checkpoint."""
-        rows = self._query("SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1")
-        return bytes(rows[0][0]) if rows else None
-
-    def checkpoint(self, size: int) -> bytes | None:
-        """The stored checkpoint of ``size``."""
-        rows = self._query("SELECT note FROM checkpoints WHERE size = %s", (size,))
-        return bytes(rows[0][0]) if rows else None
-
-    def entry(self, index: int) -> StoredEntry | None:
-        """The entry at ``index``."""
-        rows = self._query("SELECT idx, leaf_hash, data FROM entries WHERE idx = %s", (index,))
-        if not rows:
-            return None
-        i, h, d = rows[0]
-        return StoredEntry(int(i), bytes(h), bytes(d))
-
-    def entry_by_leaf_hash(self, leaf_hash: bytes) -> StoredEntry | None:
-        """The entry with ``leaf_hash``."""
-        rows = self._query(
-            "SELECT idx, leaf_hash, data FROM entries WHERE leaf_hash = %s", (leaf_hash,)
-        )
-        if not rows:
-            return None
-        i, h, d = rows[0]
-        return StoredEntry(int(i), bytes(h), bytes(d))
 
     def search(self, key: IndexKey, *, after: int, below: int, limit: int) -> list[int]:
         """Indexes with ``key`` in ``(after, below)``."""

@@ -38,6 +38,7 @@ from vigil.errors import ConfigError, ConflictError, StorageError
 from vigil.log.errors import SequencerLockedError
 from vigil.log.kinds import IndexKey
 from vigil.log.storage.base import NewEntry, StoredEntry, TreeState
+from vigil.log.storage.sqlreaders import SqlReaders
 
 __all__ = ["SqliteStorage"]
 
@@ -96,7 +97,7 @@ def _holder_text() -> str:
     return f"pid {os.getpid()} on {socket.gethostname()} since {started}"
 
 
-class SqliteStorage:
+class SqliteStorage(SqlReaders):
     """:class:`~vigil.log.storage.base.LogStorage` over one SQLite file.
 
     Args:
@@ -377,34 +378,6 @@ class SqliteStorage:
             raise StorageError(f"{self.description}: storing checkpoint failed ({exc})") from exc
 
     # -- readers -------------------------------------------------------------------
-
-    def latest_checkpoint(self) -> bytes | None:
-        """The largest stored checkpoint."""
-        rows = self._query("SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1")
-        return bytes(rows[0][0]) if rows else None
-
-    def checkpoint(self, size: int) -> bytes | None:
-        """The stored checkpoint of ``size``."""
-        rows = self._query("SELECT note FROM checkpoints WHERE size = ?", (size,))
-        return bytes(rows[0][0]) if rows else None
-
-    def entry(self, index: int) -> StoredEntry | None:
-        """The entry at ``index``."""
-        rows = self._query("SELECT idx, leaf_hash, data FROM entries WHERE idx = ?", (index,))
-        if not rows:
-            return None
-        i, h, d = rows[0]
-        return StoredEntry(int(i), bytes(h), bytes(d))
-
-    def entry_by_leaf_hash(self, leaf_hash: bytes) -> StoredEntry | None:
-        """The entry with ``leaf_hash``."""
-        rows = self._query(
-            "SELECT idx, leaf_hash, data FROM entries WHERE leaf_hash = ?", (leaf_hash,)
-        )
-        if not rows:
-            return None
-        i, h, d = rows[0]
-        return StoredEntry(int(i), bytes(h), bytes(d))
 
     def search(self, key: IndexKey, *, after: int, below: int, limit: int) -> list[int]:
         """Indexes with ``key`` in ``(after, below)``."""
