@@ -155,7 +155,7 @@ def test_saved_and_restored_state_judges_like_the_original(order: list[int], cut
         assert list(restored.state.records()) == list(original.state.records())
 
 
-@settings(max_examples=int(os.environ.get("VIGIL_FUZZ_EXAMPLES", "300")), deadline=None)
+@settings(max_examples=int(os.environ.get("VIGIL_FUZZ_EXAMPLES", "300")) // 5, deadline=None)
 @given(st.data())
 def test_a_damaged_saved_state_is_a_format_error(data: st.DataObject) -> None:
     import json
