@@ -21,6 +21,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed
+	scripts/debian-packages demo
 	$(BIN)/vigil demo
 
 lint: $(VENV)/.installed-dev
@@ -29,6 +30,7 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/lint-imports
 
 test: lint
+	scripts/debian-packages test
 	$(BIN)/pytest
 
 bench: $(VENV)/.installed
