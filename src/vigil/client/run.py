@@ -30,7 +30,7 @@ from vigil.core.note import parse_note
 from vigil.core.statedigest import guess_format, state_digest
 from vigil.errors import ConfigError, FormatError, StorageError, TransportError, VigilError
 
-__all__ = ["MAX_METADATA_BYTES", "Client", "Result", "metadata_digest"]
+__all__ = ["MAX_METADATA_BYTES", "Answer", "Client", "Result", "metadata_digest"]
 
 MAX_METADATA_BYTES = 256 * 1024 * 1024
 _PARALLEL = 8
@@ -65,6 +65,23 @@ class Result:
     digest: bytes = b""
     error: str = ""
     evidence: tuple[Path, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A bundle obtained from a server or file, parsed once where it was judged current.
+
+    Attributes:
+        data: The bundle bytes.
+        source: The server URL or file it came from.
+        transferred: Bytes received over the network for it.
+        bundle: The parsed bundle (None: not parsed yet, e.g. from a file).
+    """
+
+    data: bytes
+    source: str
+    transferred: int
+    bundle: Bundle | None = None
 
 
 def metadata_digest(path: Path, repo_format: str) -> bytes:
@@ -133,7 +150,7 @@ class Client:
         *,
         bundle_file: Path | None = None,
         save_bundle: Path | None = None,
-        fetched: tuple[bytes, str, int] | None = None,
+        fetched: Answer | None = None,
     ) -> Result:
         """Verify ``metadata`` as the current state of ``repository``.
 
@@ -142,7 +159,7 @@ class Client:
             metadata: Its metadata file (repomd.xml, Release, ...).
             bundle_file: Verify this saved bundle instead of fetching one.
             save_bundle: Also write the bundle here.
-            fetched: A bundle already fetched (data, source, bytes on the wire).
+            fetched: A bundle already fetched (``verify_all``).
 
         Raises:
             ConfigError: the charter does not name the repository, or the
@@ -160,9 +177,9 @@ class Client:
                 fetched = self._obtain(repository, bundle_file, stored_size(stored))
             except TransportError as exc:
                 return Result(repository, "unavailable", digest=digest, error=str(exc))
-        data, source, transferred = fetched
+        data, source, transferred = fetched.data, fetched.source, fetched.transferred
         try:
-            bundle = parse_bundle(data)
+            bundle = fetched.bundle or parse_bundle(data)
             served = _tree(bundle)
             if served is not None and served.origin != origin:
                 # Another log of the charter: judge it against what this machine
@@ -173,9 +190,10 @@ class Client:
                     and served.size > size:
                 # Fetched (in parallel) before this run stored a newer tree: ask
                 # again for a consistency proof from the tree stored now.
-                data, source, more = self._obtain(repository, None, size)
-                transferred += more
-                bundle = parse_bundle(data)
+                again = self._obtain(repository, None, size)
+                data, source = again.data, again.source
+                transferred += again.transferred
+                bundle = again.bundle or parse_bundle(data)
         except FormatError as exc:
             return Result(repository, "unavailable", source=source, digest=digest,
                           error=f"{source}: not a valid bundle ({exc})")
@@ -197,16 +215,14 @@ class Client:
         return Result(repository, report.verdict, report, source, transferred, len(data),
                       digest, evidence=evidence)
 
-    def _obtain(
-        self, repository: str, bundle_file: Path | None, size: int
-    ) -> tuple[bytes, str, int]:
+    def _obtain(self, repository: str, bundle_file: Path | None, size: int) -> Answer:
         if bundle_file is not None:
             try:
-                return bundle_file.read_bytes(), str(bundle_file), 0
+                return Answer(bundle_file.read_bytes(), str(bundle_file), 0)
             except OSError as exc:
                 raise ConfigError(f"{bundle_file}: cannot read ({exc.strerror})") from exc
         reasons: list[str] = []
-        behind: tuple[bytes, str, int] | None = None
+        behind: Answer | None = None
         transferred = 0
         answers = self._fetcher.bundles(
             self._servers(repository), repository, size=size,
@@ -218,19 +234,20 @@ class Client:
                 continue
             transferred += got.transferred
             try:
-                served = _tree(parse_bundle(got.data))
-                tree = -1 if served is None else served.size
+                bundle = parse_bundle(got.data)
             except FormatError as exc:
                 reasons.append(f"{got.url}: not a valid bundle ({exc})")
                 continue
+            served = _tree(bundle)
+            tree = -1 if served is None else served.size
             if tree >= size:
-                return got.data, got.url, transferred
+                return Answer(got.data, got.url, transferred, bundle)
             # Behind this machine's view: a lagging mirror, or a rollback.
             # Another server may be current; if none is, the checks judge it.
             reasons.append(f"{got.url}: tree {tree}, behind this machine's {size}")
-            behind = behind or (got.data, got.url, 0)
+            behind = behind or Answer(got.data, got.url, 0, bundle)
         if behind is not None:
-            return behind[0], behind[1], transferred
+            return Answer(behind.data, behind.source, transferred, behind.bundle)
         raise TransportError(f"no server gave a bundle for {repository!r}: " + "; ".join(reasons))
 
     def _remember(self, report: Report) -> tuple[Path, ...]:
@@ -257,7 +274,7 @@ class Client:
         origin = self._origin()
         size = stored_size(self.state.checkpoint(origin))
 
-        def fetch(name: str) -> tuple[bytes, str, int] | TransportError:
+        def fetch(name: str) -> Answer | TransportError:
             try:
                 return self._obtain(name, None, size)
             except TransportError as exc:
