@@ -38,7 +38,7 @@ from vigil.errors import ConfigError, ConflictError, StorageError
 from vigil.log.errors import SequencerLockedError
 from vigil.log.kinds import IndexKey
 from vigil.log.storage.base import NewEntry, StoredEntry, TreeState
-from vigil.log.storage.sqlreaders import SqlReaders
+from vigil.log.storage.sqlreaders import SqlReaders, refuse_conflicting_checkpoint
 
 __all__ = ["SqliteStorage"]
 
@@ -352,20 +352,14 @@ class SqliteStorage(SqlReaders):
         """Store a checkpoint and the tree state in one transaction."""
         try:
             with self._write() as conn:
-                row = conn.execute("SELECT size FROM tree_state WHERE id = 0").fetchone()
-                if row is not None and row[0] > state.size:
-                    raise ConflictError(
-                        f"{self.description}: checkpoint of size {state.size} is older than "
-                        f"the stored tree of size {row[0]}"
-                    )
-                row = conn.execute(
+                size = conn.execute("SELECT size FROM tree_state WHERE id = 0").fetchone()
+                stored = conn.execute(
                     "SELECT text FROM checkpoints WHERE size = ?", (state.size,)
                 ).fetchone()
-                if row is not None and row[0] != text:
-                    raise ConflictError(
-                        f"{self.description}: a different checkpoint of size {state.size} "
-                        f"is stored (stored {row[0]!r}, new {text!r})"
-                    )
+                refuse_conflicting_checkpoint(
+                    self.description, state, text, None if size is None else int(size[0]),
+                    None if stored is None else str(stored[0]),
+                )
                 conn.execute(
                     "INSERT OR REPLACE INTO checkpoints (size, text, note) VALUES (?, ?, ?)",
                     (state.size, text, note),

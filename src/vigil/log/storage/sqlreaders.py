@@ -1,8 +1,9 @@
-"""Readers both SQL storages share: they differ only in the parameter placeholder.
+"""What both SQL storages share: they differ only in the parameter placeholder.
 
 SQLite (``?``) and PostgreSQL via psycopg (``%s``) run the same statements for
-checkpoints and entries; each storage provides :meth:`_query` (its own
-connection handling and error mapping) and :attr:`_PARAM`.
+checkpoints and entries, and refuse the same conflicting checkpoints; each
+storage provides :meth:`_query` (its own connection handling and error
+mapping) and :attr:`_PARAM`.
 """
 
 from __future__ import annotations
@@ -10,9 +11,32 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from vigil.log.storage.base import StoredEntry
+from vigil.errors import ConflictError
+from vigil.log.storage.base import StoredEntry, TreeState
 
-__all__ = ["SqlReaders"]
+__all__ = ["SqlReaders", "refuse_conflicting_checkpoint"]
+
+
+def refuse_conflicting_checkpoint(
+    description: str, state: TreeState, text: str, stored_size: int | None,
+    stored_text: str | None,
+) -> None:
+    """The compare-and-swap of ``store_checkpoint``: never a smaller tree than the
+    stored one, never another text for a stored size.
+
+    Raises:
+        ConflictError: naming the stored size or text.
+    """
+    if stored_size is not None and stored_size > state.size:
+        raise ConflictError(
+            f"{description}: checkpoint of size {state.size} is older than the stored tree "
+            f"of size {stored_size}"
+        )
+    if stored_text is not None and stored_text != text:
+        raise ConflictError(
+            f"{description}: a different checkpoint of size {state.size} is stored "
+            f"(stored {stored_text!r}, new {text!r})"
+        )
 
 
 class SqlReaders:
