@@ -112,6 +112,19 @@ class CharterSpec:
         return CharterSpec(**values)
 
 
+def one_repository(prefix: str) -> tuple[CharterSpec, Ed25519Signer, Ed25519Signer,
+                                         Ed25519Signer, Ed25519Signer]:
+    """A charter with one repository "oss" (one publisher, one rebuilder required) and
+    a security team: (spec, board, publisher, rebuilder, security), keys named by ``prefix``."""
+    board, pub, rb, sec = (key(f"{prefix}-{role}") for role in ("board", "pub", "rb", "sec"))
+    spec = CharterSpec(
+        foundation=[board],
+        repositories=[Repo("oss", [pub], rebuilders=[rb], rebuilds_required=1)],
+        security=[sec],
+    )
+    return spec, board, pub, rb, sec
+
+
 def sign_charter(text: bytes, signers: Sequence[Ed25519Signer]) -> Envelope:
     """A charter envelope signed by ``signers``."""
     statement = charter_statement(parse_charter(text))

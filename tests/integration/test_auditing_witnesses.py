@@ -26,7 +26,14 @@ from typing import Any
 import httpx
 import pytest
 
-from charterkit import CharterSpec, Repo, advisory, key, rebuild, release, sign_charter
+from charterkit import (
+    Repo,
+    advisory,
+    one_repository,
+    rebuild,
+    release,
+    sign_charter,
+)
 from logsupport import ROOT, ServerProcess, vigil
 from vigil.core.checkpoint import parse_checkpoint
 from vigil.core.dsse import Envelope, format_envelope
@@ -37,12 +44,7 @@ from vigil.witness import origin_hash
 from witnesssupport import WitnessProcess
 
 ORIGIN = "test.example/audited"
-BOARD, PUB, RB, SEC = key("wa-board"), key("wa-pub"), key("wa-rb"), key("wa-sec")
-SPEC = CharterSpec(
-    foundation=[BOARD],
-    repositories=[Repo("oss", [PUB], rebuilders=[RB], rebuilds_required=1)],
-    security=[SEC],
-)
+SPEC, BOARD, PUB, RB, SEC = one_repository("wa")
 TAMPERED = [sys.executable, str(ROOT / "tests" / "tampered_log.py")]
 
 

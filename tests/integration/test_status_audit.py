@@ -18,7 +18,13 @@ from typing import Any
 import httpx
 import pytest
 
-from charterkit import CharterSpec, Repo, advisory, key, rebuild, release, sign_charter
+from charterkit import (
+    advisory,
+    one_repository,
+    rebuild,
+    release,
+    sign_charter,
+)
 from logsupport import ROOT, ServerProcess, vigil
 from openapi_check import check_response
 from vigil.core.checkpoint import verify_checkpoint
@@ -35,12 +41,7 @@ from vigil.core.statusmap import (
 from vigil.log.config import format_config, parse_config
 
 ORIGIN = "test.example/charter"
-BOARD, PUB, RB, SEC = key("e2e-board"), key("e2e-pub"), key("e2e-rb"), key("e2e-sec")
-SPEC = CharterSpec(
-    foundation=[BOARD],
-    repositories=[Repo("oss", [PUB], rebuilders=[RB], rebuilds_required=1)],
-    security=[SEC],
-)
+SPEC, BOARD, PUB, RB, SEC = one_repository("e2e")
 TAMPERED = [sys.executable, str(ROOT / "tests" / "tampered_log.py")]
 
 

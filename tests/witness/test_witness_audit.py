@@ -14,7 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from charterkit import CharterSpec, Repo, advisory, artifact, charter_entry, key, rebuild, release
+from charterkit import (
+    Repo,
+    advisory,
+    artifact,
+    charter_entry,
+    one_repository,
+    rebuild,
+    release,
+)
 from vigil.core.checkpoint import Checkpoint, format_checkpoint
 from vigil.core.dsse import Envelope, format_envelope
 from vigil.core.encoding import b64encode
@@ -33,12 +41,7 @@ from witnesssupport import ORIGIN, cosigner, log_signer
 LOG_KEY = log_signer()
 WITNESS = cosigner()
 URL = "https://log.example/witnessed"
-BOARD, PUB, RB, SEC = key("audit-board"), key("audit-pub"), key("audit-rb"), key("audit-sec")
-SPEC = CharterSpec(
-    foundation=[BOARD],
-    repositories=[Repo("oss", [PUB], rebuilders=[RB], rebuilds_required=1)],
-    security=[SEC],
-)
+SPEC, BOARD, PUB, RB, SEC = one_repository("audit")
 HONEST = object()
 
 
