@@ -11,7 +11,6 @@ from dataclasses import replace
 
 from charterkit import advisory, rebuild, release, revocation
 from clientkit import (
-    BOARD,
     LOG_KEY,
     MALLORY,
     PUB,
@@ -336,4 +335,3 @@ def test_bundle_for_another_repository_is_refused() -> None:
 def test_stored_checkpoint_of_the_log_is_parsed_back() -> None:
     report = check(honest().bundle())
     assert parse_checkpoint(parse_note(report.checkpoint_note).text) == report.checkpoint
-    assert BOARD  # the board exists (keeps the import list honest)
