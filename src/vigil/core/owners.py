@@ -221,21 +221,27 @@ class OwnerApprovalError(PolicyError):
         self.change = change
 
 
-def _group(
-    repo_format: str, artifacts: Mapping[str, str], *, strict: bool
-) -> dict[str, set[tuple[str, str]]]:
-    groups: dict[str, set[tuple[str, str]]] = {}
+def _packages(
+    repo_format: str, old: Mapping[str, str], new: Mapping[str, str]
+) -> dict[str, str]:
+    """Artifact name to package, for every name in ``new`` (strict) and ``old``."""
+    packages = {name: package_name(repo_format, name) for name in new}
+    for name in old:
+        if name not in packages:
+            try:
+                packages[name] = package_name(repo_format, name)
+            except FormatError:
+                # An artifact logged before the repository had owners (or
+                # under another format): it stands alone, owned by nobody, so
+                # only the janitor quorum may drop it.
+                packages[name] = name
+    return packages
+
+
+def _group(artifacts: Mapping[str, str], packages: Mapping[str, str]) -> dict[str, set[str]]:
+    groups: dict[str, set[str]] = {}
     for name, digest in artifacts.items():
-        try:
-            package = package_name(repo_format, name)
-        except FormatError:
-            if strict:
-                raise
-            # An artifact logged before the repository had owners (or under
-            # another format): it stands alone, owned by nobody, so only the
-            # janitor quorum may change or drop it.
-            package = name
-        groups.setdefault(package, set()).add((name, digest))
+        groups.setdefault(packages[name], set()).add(f"{digest} {name}")
     return groups
 
 
@@ -260,8 +266,8 @@ def package_changes(
             format's convention (artifacts of ``old`` that don't are each
             their own package).
     """
-    after = _group(repo_format, new, strict=True)
-    before = _group(repo_format, old, strict=False)
+    packages = _packages(repo_format, old, new)  # each name parsed once
+    after, before = _group(new, packages), _group(old, packages)
     changes = []
     for package in sorted(before.keys() | after.keys()):
         was, now = before.get(package), after.get(package)

@@ -55,6 +55,10 @@ _FORBIDDEN = {
     "oci": "",
     "generic": "",
 }
+_FORBIDDEN_PATTERN = {
+    repo_format: re.compile(f"[{re.escape(chars)}]") if chars else None
+    for repo_format, chars in _FORBIDDEN.items()
+}
 
 
 def check_package_name(repo_format: str, name: str) -> None:
@@ -71,16 +75,16 @@ def check_package_name(repo_format: str, name: str) -> None:
             separator (``/`` except for oci and generic, ``_`` for deb, ``.``
             for opam).
     """
-    forbidden = _FORBIDDEN.get(repo_format)
-    if forbidden is None:
+    if repo_format not in _FORBIDDEN:
         raise FormatError(f"package name: unknown repository format {repo_format[:40]!r}")
     if not isinstance(name, str) or _PACKAGE.fullmatch(name) is None:
         raise FormatError(
             f"package name {str(name)[:80]!r}: want 1 to {MAX_PACKAGE_NAME_CHARS} of "
             "A-Z a-z 0-9 . _ : / @ + ~ -, starting with a letter or digit"
         )
-    bad = sorted({c for c in name if c in forbidden})
-    if bad:
+    pattern = _FORBIDDEN_PATTERN[repo_format]
+    if pattern is not None and pattern.search(name) is not None:
+        bad = sorted({c for c in name if c in _FORBIDDEN[repo_format]})
         raise FormatError(
             f"package name {name[:80]!r}: {repo_format} package names cannot contain "
             f"{' '.join(repr(c) for c in bad)}"
