@@ -4,9 +4,11 @@ A charter is one TOML document per version (DESIGN.md "The charter"). It
 names itself (name, version N, SHA-256 of version N-1's exact bytes), the
 foundation keys and threshold, the logs, the witnesses and their quorum
 (c2sp.org/tlog-policy semantics, built as a :class:`vigil.core.policy.Policy`),
-the security team, the revoked keys and, per repository, its format,
-publishers and threshold, the rebuilders and how many must attest, the
-freshness window, what a stale view does, and the grace period::
+the security team, the teams, the revoked keys and, per repository, its
+format, publishers and threshold, the rebuilders and how many must attest,
+the freshness window, what a stale view does, the grace period and,
+optionally, per-package owners with a janitor quorum (Conex; see
+:mod:`vigil.core.owners` and ADR 0010)::
 
     [charter]
     name = "example-distro"
@@ -50,6 +52,16 @@ freshness window, what a stale view does, and the grace period::
     freshness_s = 86400            # oldest witness cosignature a client accepts
     stale = "reject"               # or "warn"
     grace_s = 21600                # optional (default 0)
+    janitors = "janitors"          # optional: a [[team]]; turns on package owners
+    janitor_threshold = 2          # with janitors: 1 to team size, >= 2 if 2+ keys
+
+    [repository.owners]            # optional, needs janitors: package -> owners
+    kernel-default = ["alice+...+AQ...", "team:kernel"]   # keys or team:NAME
+    "python3.11" = ["team:python"]                         # quote names with dots
+
+    [[team]]                       # a named set of keys (owners, janitors)
+    name = "janitors"
+    keys = ["j1+...+AQ...", "j2+...+AQ...", "j3+...+AQ..."]
 
     [[revoked]]
     key = "mallory+...+AQ..."
@@ -59,9 +71,13 @@ freshness window, what a stale view does, and the grace period::
 Parsing (:func:`parse_charter`) is strict: valid UTF-8 TOML (``tomllib``),
 no unknown tables or keys, every key an Ed25519 note key (type 0x01) except
 witness keys (cosignature/v1, type 0x04), no key listed twice in one role
-(compared by public key), thresholds 1 <= t <= n. Errors name the line and the
-field: ``charter line 23 (repository "tumbleweed-oss" publisher_threshold):
-got 3, want 1 to 2 (the number of publishers)``.
+(compared by public key), thresholds 1 <= t <= n, team names unique and
+every ``team:NAME`` and ``janitors`` naming one, owner lists non-empty with no
+owner twice, package names valid for the repository's format
+(:func:`vigil.core.packages.check_package_name`), and owners only with
+janitors. Errors name the line and the field: ``charter line 23 (repository
+"tumbleweed-oss" publisher_threshold): got 3, want 1 to 2 (the number of
+publishers)``.
 
 Signing: a charter version is signed as an in-toto Statement v1 in a DSSE
 envelope (:func:`charter_statement`): its subject's sha256 is the digest of
