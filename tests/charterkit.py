@@ -36,6 +36,10 @@ class Repo:
     freshness_s: int = 86400
     stale: str = "reject"
     grace_s: int | None = None
+    janitors: str | None = None
+    janitor_threshold: int | None = None
+    owners: Sequence[tuple[str, Sequence[str]]] = ()
+    """Package name and owners (verifier keys or ``team:NAME``)."""
 
     def toml(self) -> str:
         lines = [
@@ -54,6 +58,15 @@ class Repo:
         ]
         if self.grace_s is not None:
             lines.append(f"grace_s = {self.grace_s}")
+        if self.janitors is not None:
+            lines.append(f'janitors = "{self.janitors}"')
+        if self.janitor_threshold is not None:
+            lines.append(f"janitor_threshold = {self.janitor_threshold}")
+        if self.owners:
+            lines.append("[repository.owners]")
+            for package, owners in self.owners:
+                quoted = ", ".join(f'"{o}"' for o in owners)
+                lines.append(f'"{package}" = [{quoted}]')
         return "\n".join(lines) + "\n"
 
 
@@ -72,6 +85,7 @@ class CharterSpec:
     revoked: Sequence[tuple[Ed25519Signer, int]] = ()
     extra: str = ""
     logs: Sequence[Ed25519Signer] = field(default_factory=list)
+    teams: Sequence[tuple[str, Sequence[Ed25519Signer]]] = ()
 
     def text(self) -> bytes:
         lines = [
@@ -98,6 +112,8 @@ class CharterSpec:
                 f"keys = {_list(self.security)}",
                 "",
             ]
+        for team, members in self.teams:
+            lines += ["[[team]]", f'name = "{team}"', f"keys = {_list(members)}", ""]
         for repo in self.repositories:
             lines.append(repo.toml())
         for signer, from_index in self.revoked:

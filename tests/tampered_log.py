@@ -1,4 +1,5 @@
-"""A tampered log server build, for tests only: its status map hides a repository's news.
+"""A tampered log server build, for tests only: its status map hides a repository's news,
+or it skips the package owners rule.
 
 Runs ``vigil`` with :class:`HidingCharterLog` in place of the honest
 :class:`~vigil.log.charter_policy.CharterLog`. For the repository named in
@@ -6,6 +7,11 @@ Runs ``vigil`` with :class:`HidingCharterLog` in place of the honest
 so newer releases and advisories never show in the map: what a compromised
 log would do to keep users on a vulnerable version. Everything it serves
 verifies against what it signs; only an auditor replaying the log notices.
+
+With ``VIGIL_TAMPER_SKIP_OWNERS=1`` its status map approves every package
+change (Conex owners, ADR 0010): a log letting a publisher change packages
+their owners never signed. Its map is then what its own (lax) rules give, so
+only an auditor replaying the log with the real rules notices.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from __future__ import annotations
 import os
 import sys
 
-from vigil.core import merkle
+from vigil.core import merkle, statusmap
 from vigil.core.statusmap import MapSnapshot
 from vigil.log import charter_policy
 
@@ -26,8 +32,8 @@ class HidingCharterLog(charter_policy.CharterLog):
     def root(self) -> bytes | None:
         honest = super().root()
         snapshot = self.state.snapshot()
-        hide = os.environ.get("VIGIL_TAMPER_HIDE", "")
-        if honest is None or snapshot is None or hide not in snapshot.names:
+        hide = os.environ.get("VIGIL_TAMPER_HIDE")
+        if hide is None or honest is None or snapshot is None or hide not in snapshot.names:
             return honest
         position = snapshot.names.index(hide)
         if self._frozen is None:
@@ -40,6 +46,14 @@ class HidingCharterLog(charter_policy.CharterLog):
 
 
 charter_policy.CharterLog = HidingCharterLog  # type: ignore[misc]
+
+
+def _approve_everything(*args: object, **kwargs: object) -> None:
+    """The package owners rule, skipped."""
+
+
+if os.environ.get("VIGIL_TAMPER_SKIP_OWNERS") == "1":
+    statusmap.check_approvals = _approve_everything
 
 if __name__ == "__main__":
     from vigil.cli.main import main

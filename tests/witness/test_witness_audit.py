@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import ownerkit
 from charterkit import (
     Repo,
     advisory,
@@ -321,3 +322,24 @@ def test_config_audit_flag(tmp_path: Path) -> None:
         replace(config, logs=(replace(config.logs[0], url=None),)).witnessed_logs()
     with pytest.raises(ConfigError, match="audit must be true or false"):
         parse_config(format_config(config).replace("audit = true", 'audit = "yes"'))
+
+
+def test_refuses_a_release_that_skipped_the_package_owners(tmp_path: Path) -> None:
+    """A log that logs a package change without its owner (Conex) is not cosigned."""
+    first, pub = ownerkit.FIRST, ownerkit.PUB
+    changed = ownerkit.with_changed(first, "foo")
+    log = TileLog()
+    log.add(charter_entry(ownerkit.SPEC.text(), [ownerkit.BOARD]),
+            ownerkit.publish(1, first, [pub, ownerkit.J1, ownerkit.J2]))
+    rig = Rig(tmp_path, log)
+    try:
+        rig.cosign()
+        log.add(ownerkit.publish(2, changed, [pub]))
+        rig.refused(r"entry 2: the log accepted an entry its rules refuse: .*package 'foo' "
+                    r"\(changed\) needs a signature by an owner")
+        log.entries.pop()
+        log.add(ownerkit.publish(2, changed, [pub, ownerkit.ALICE]))
+        rig.cosign()
+        assert rig.size() == 3
+    finally:
+        rig.close()

@@ -4,9 +4,11 @@ A charter is one TOML document per version (DESIGN.md "The charter"). It
 names itself (name, version N, SHA-256 of version N-1's exact bytes), the
 foundation keys and threshold, the logs, the witnesses and their quorum
 (c2sp.org/tlog-policy semantics, built as a :class:`vigil.core.policy.Policy`),
-the security team, the revoked keys and, per repository, its format,
-publishers and threshold, the rebuilders and how many must attest, the
-freshness window, what a stale view does, and the grace period::
+the security team, the teams, the revoked keys and, per repository, its
+format, publishers and threshold, the rebuilders and how many must attest,
+the freshness window, what a stale view does, the grace period and,
+optionally, per-package owners with a janitor quorum (Conex; see
+:mod:`vigil.core.owners` and ADR 0010)::
 
     [charter]
     name = "example-distro"
@@ -50,6 +52,16 @@ freshness window, what a stale view does, and the grace period::
     freshness_s = 86400            # oldest witness cosignature a client accepts
     stale = "reject"               # or "warn"
     grace_s = 21600                # optional (default 0)
+    janitors = "janitors"          # optional: a [[team]]; turns on package owners
+    janitor_threshold = 2          # with janitors: 1 to team size, >= 2 if 2+ keys
+
+    [repository.owners]            # optional, needs janitors: package -> owners
+    kernel-default = ["alice+...+AQ...", "team:kernel"]   # keys or team:NAME
+    "python3.11" = ["team:python"]                         # quote names with dots
+
+    [[team]]                       # a named set of keys (owners, janitors)
+    name = "janitors"
+    keys = ["j1+...+AQ...", "j2+...+AQ...", "j3+...+AQ..."]
 
     [[revoked]]
     key = "mallory+...+AQ..."
@@ -59,9 +71,13 @@ freshness window, what a stale view does, and the grace period::
 Parsing (:func:`parse_charter`) is strict: valid UTF-8 TOML (``tomllib``),
 no unknown tables or keys, every key an Ed25519 note key (type 0x01) except
 witness keys (cosignature/v1, type 0x04), no key listed twice in one role
-(compared by public key), thresholds 1 <= t <= n. Errors name the line and the
-field: ``charter line 23 (repository "tumbleweed-oss" publisher_threshold):
-got 3, want 1 to 2 (the number of publishers)``.
+(compared by public key), thresholds 1 <= t <= n, team names unique and
+every ``team:NAME`` and ``janitors`` naming one, owner lists non-empty with no
+owner twice, package names valid for the repository's format
+(:func:`vigil.core.packages.check_package_name`), and owners only with
+janitors. Errors name the line and the field: ``charter line 23 (repository
+"tumbleweed-oss" publisher_threshold): got 3, want 1 to 2 (the number of
+publishers)``.
 
 Signing: a charter version is signed as an in-toto Statement v1 in a DSSE
 envelope (:func:`charter_statement`): its subject's sha256 is the digest of
@@ -84,7 +100,7 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
@@ -98,6 +114,8 @@ from vigil.core.dsse import (
 )
 from vigil.core.intoto import Statement, Subject, build_statement, parse_statement
 from vigil.core.note import Ed25519Verifier, parse_verifier_key
+from vigil.core.owners import TEAM_PREFIX, Owner, Ownership, Team
+from vigil.core.packages import check_package_name
 from vigil.core.policy import QUORUM_NONE, Policy, PolicyGroup, PolicyLog, PolicyWitness
 from vigil.errors import FormatError, PolicyError, RollbackError, ThresholdError
 
@@ -294,6 +312,8 @@ class Repository:
         freshness_s: Oldest witness cosignature a client accepts, in seconds.
         stale: What a client does without a fresh view: ``reject`` or ``warn``.
         grace_s: How long a superseded release is still accepted (mirrors lag).
+        ownership: Per-package owners and the janitor quorum (Conex), or
+            None: then only the publishers' threshold applies.
     """
 
     name: str
@@ -304,6 +324,7 @@ class Repository:
     freshness_s: int
     stale: Literal["reject", "warn"]
     grace_s: int = 0
+    ownership: Ownership | None = None
 
     def is_rebuilder(self, vkey: str) -> bool:
         """Whether ``vkey`` is one of the registered rebuilders."""
@@ -342,6 +363,7 @@ class Charter:
         security: The security team, or None if the charter names none.
         repositories: Repository name to its rules, in document order.
         revoked: Revoked keys.
+        teams: Team name to team (``[[team]]``), in document order.
     """
 
     raw: bytes = field(repr=False)
@@ -355,6 +377,7 @@ class Charter:
     security: Role | None
     repositories: Mapping[str, Repository]
     revoked: tuple[Revoked, ...]
+    teams: Mapping[str, Team] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def digest(self) -> bytes:
@@ -409,7 +432,7 @@ class _Locator:
     """
 
     _HEADER = re.compile(r"\s*(\[\[?)\s*([A-Za-z0-9_.\- ]+?)\s*\]\]?\s*(#.*)?$")
-    _KEY = re.compile(r"\s*([A-Za-z0-9_\-]+)\s*=")
+    _KEY = re.compile(r"""\s*(?:"([^"\\]*)"|'([^']*)'|([A-Za-z0-9_\-]+))\s*=""")
 
     def __init__(self, text: str) -> None:
         self._lines: dict[tuple[tuple[str | int, ...], str], int] = {}
@@ -439,13 +462,15 @@ class _Locator:
                 continue
             key = self._KEY.match(line)
             if key is not None:
-                self._lines.setdefault((current, key.group(1)), number)
+                name = next(g for g in key.groups() if g is not None)
+                self._lines.setdefault((current, name), number)
                 for quote in ('"""', "'''"):
                     if line.count(quote) % 2 == 1:
                         in_multiline = quote
 
     def line(self, table: tuple[str | int, ...], key: str | None) -> int | None:
         if key is not None:
+            key = re.sub(r"\[\d+\]$", "", key)  # "keys[2]": the line of "keys ="
             found = self._lines.get((table, key)) or self._tables.get((*table, key))
             if found is None:
                 found = self._tables.get((*table, key, 0))
@@ -476,6 +501,10 @@ class _Table:
 
     def has(self, key: str) -> bool:
         return key in self._data
+
+    def names(self) -> Iterator[str]:
+        """Every key of the table, in document order (for tables keyed by data)."""
+        return iter(self._data)
 
     def raw(self, key: str) -> Any:
         self._taken.add(key)
@@ -708,10 +737,13 @@ def parse_charter(data: bytes) -> Charter:
         security = security_table.role("keys", "threshold", "security team")
         security_table.done()
 
+    # [[team]]
+    teams = _parse_teams(top)
+
     # [[repository]]
     repositories: dict[str, Repository] = {}
     for table in top.tables("repository", "[[repository]]"):
-        repo = _parse_repository(table)
+        repo = _parse_repository(table, teams)
         if repo.name in repositories:
             raise table.error("name", f"repository {repo.name!r} is listed twice")
         repositories[repo.name] = repo
@@ -746,6 +778,7 @@ def parse_charter(data: bytes) -> Charter:
         security=security,
         repositories=MappingProxyType(repositories),
         revoked=tuple(revoked),
+        teams=MappingProxyType(teams),
     )
 
 
@@ -807,7 +840,94 @@ def _parse_witnesses(
         raise table.error("quorum", f"witness policy: {exc}") from exc
 
 
-def _parse_repository(table: _Table) -> Repository:
+def _parse_teams(top: _Table) -> dict[str, Team]:
+    teams: dict[str, Team] = {}
+    for table in top.tables("team", "[[team]]"):
+        name = table.name("name")
+        table.label = f"team {name!r}"
+        if name in teams:
+            raise table.error("name", f"team {name!r} is listed twice")
+        keys = table.keys("keys")
+        if not keys:
+            raise table.error("keys", "want at least one key")
+        seen: dict[bytes, int] = {}
+        for position, key in enumerate(keys):
+            if key.public_key in seen:
+                raise table.error(
+                    f"keys[{position}]",
+                    f"key {describe_key(key)} is listed twice (also keys[{seen[key.public_key]}])",
+                )
+            seen[key.public_key] = position
+        table.done()
+        teams[name] = Team(name, tuple(keys))
+    return teams
+
+
+def _parse_owner(table: _Table, where: str, text: str, teams: Mapping[str, Team]) -> Owner:
+    if text.startswith(TEAM_PREFIX):
+        team = teams.get(text[len(TEAM_PREFIX):])
+        if team is None:
+            known = ", ".join(repr(t) for t in teams) or "none"
+            raise table.error(
+                where, f"unknown team {text[len(TEAM_PREFIX):][:80]!r} (teams: {known})"
+            )
+        return Owner(team=team)
+    return Owner(key=table.ed25519_key(where, text))
+
+
+def _parse_ownership(
+    table: _Table, repo_format: str, teams: Mapping[str, Team]
+) -> Ownership | None:
+    """``janitors``, ``janitor_threshold`` and ``[repository.owners]`` (ADR 0010)."""
+    owners_table = table.table("owners", f"{table.label} owners", required=False)
+    if not table.has("janitors"):
+        if owners_table is not None or table.has("janitor_threshold"):
+            raise table.error(
+                "owners" if owners_table is not None else "janitor_threshold",
+                "package owners need a janitor team: add janitors = \"TEAM\" and "
+                "janitor_threshold = K (janitors are in charge of package names)",
+            )
+        return None
+    janitor_name = table.string("janitors")
+    janitors = teams.get(janitor_name)
+    if janitors is None:
+        known = ", ".join(repr(t) for t in teams) or "none"
+        raise table.error("janitors", f"unknown team {janitor_name[:80]!r} (teams: {known})")
+    size = len(janitors.keys)
+    low = 1 if size == 1 else 2
+    threshold = table.integer(
+        "janitor_threshold", low, size,
+        why=f" (team {janitor_name!r} has {size} key{'s' if size != 1 else ''}"
+        + ("; a single janitor cannot modify packages)" if size > 1 else ")"),
+    )
+    packages: dict[str, tuple[Owner, ...]] = {}
+    if owners_table is not None:
+        for package in list(owners_table.names()):
+            try:
+                check_package_name(repo_format, package)
+            except FormatError as exc:
+                raise owners_table.error(package, str(exc)) from exc
+            texts = owners_table.strings(package, max_items=MAX_KEYS_PER_ROLE)
+            if not texts:
+                raise owners_table.error(package, "want at least one owner (a key or team:NAME)")
+            owners: list[Owner] = []
+            seen: set[str | bytes] = set()
+            for position, text in enumerate(texts):
+                owner = _parse_owner(owners_table, f"{package}[{position}]", text, teams)
+                # A key counts by its public key, whatever name it is listed under.
+                identity = owner.team.name if owner.team else owner.keys[0].public_key
+                if identity in seen:
+                    raise owners_table.error(
+                        f"{package}[{position}]", f"owner {owner.describe()} is listed twice"
+                    )
+                seen.add(identity)
+                owners.append(owner)
+            packages[package] = tuple(owners)
+        owners_table.done()
+    return Ownership(packages, janitors, threshold)
+
+
+def _parse_repository(table: _Table, teams: Mapping[str, Team]) -> Repository:
     name = table.name("name")
     table.label = f"repository {name!r}"
     repo_format = table.choice("format", FORMATS)
@@ -826,6 +946,7 @@ def _parse_repository(table: _Table) -> Repository:
     freshness_s = table.integer("freshness_s", 1, _MAX_DURATION_S)
     stale = table.choice("stale", STALE_ACTIONS)
     grace_s = table.integer("grace_s", 0, _MAX_DURATION_S, required=False)
+    ownership = _parse_ownership(table, repo_format, teams)
     table.done()
     return Repository(
         name=name,
@@ -836,6 +957,7 @@ def _parse_repository(table: _Table) -> Repository:
         freshness_s=freshness_s,
         stale="reject" if stale == "reject" else "warn",
         grace_s=grace_s,
+        ownership=ownership,
     )
 
 

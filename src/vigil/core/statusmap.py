@@ -14,6 +14,12 @@ repository:
   outcome);
 * the advisories in force against them (index, id, action, affected range).
 
+For a repository whose charter rules name package owners (Conex, ADR 0010),
+a release must also be approved, package by package, by the owners or the
+janitor quorum (:mod:`vigil.core.owners`); the map keeps each repository's
+latest artifact list (not in the records: the release entry holds it) to see
+which packages a release changes.
+
 A governance record (repository name ``""``, so it sorts first) names the
 charter in force (index, name, version, digest) and the keys revoked by
 revocation statements.
@@ -77,6 +83,7 @@ from vigil.core.dsse import PAYLOAD_TYPE_INTOTO, format_envelope, parse_envelope
 from vigil.core.encoding import b64decode_strict, b64encode, parse_json_object
 from vigil.core.intoto import Statement, parse_statement
 from vigil.core.note import Ed25519Verifier, parse_verifier_key
+from vigil.core.owners import Ownership, check_approvals, package_changes
 from vigil.core.proof import verify_inclusion
 from vigil.core.statements import (
     ADVISORY_PREDICATE_TYPE,
@@ -920,6 +927,10 @@ class StatusMap:
         self._names: list[str] = []
         self._revoked: dict[bytes, RevokedRef] = {}
         self._advisory_ids: dict[tuple[str, str], int] = {}
+        # The latest release's artifacts per repository (name -> sha256 hex):
+        # not part of the map (the release entry it names holds them), what
+        # the package owners rule compares a new release with.
+        self._artifacts: dict[str, dict[str, str]] = {}
         self._journal: list[tuple[Any, ...]] | None = None
         self._public_keys: dict[str, bytes | None] = {}
         self._charter_revoked_cache: tuple[Charter, dict[bytes, int]] | None = None
@@ -995,6 +1006,8 @@ class StatusMap:
 
         The charter is saved as its log index (it is an entry); everything else
         that judging needs is saved: records, revoked keys, advisory ids in use.
+        The latest release's artifacts are not: its entry holds them, and
+        :meth:`restore_state` reads it again.
         """
         if self._journal is not None:
             raise RuntimeError("status map: cannot export inside a transaction")
@@ -1018,11 +1031,14 @@ class StatusMap:
 
         Args:
             data: The saved JSON.
-            read_entry: Reads a log entry by index (for the charter in force).
+            read_entry: Reads a log entry by index (for the charter in force,
+                and each repository's latest release, whose artifacts the
+                package owners rule compares with).
 
         Raises:
-            FormatError: malformed, or the records do not give the saved root.
-            SignatureError: the charter entry's signatures do not verify.
+            FormatError: malformed, the records do not give the saved root, or
+                a latest release entry is not the release its record names.
+            SignatureError: the charter or a release entry's signatures do not verify.
         """
         try:
             return cls._restore(data, read_entry)
@@ -1054,6 +1070,8 @@ class StatusMap:
             encoded = b64decode_strict(str(text), what=f"status map state record {position}")
             record = parse_record(encoded)
             state._put_record(record.name, record)
+            if isinstance(record, StatusRecord) and record.latest is not None:
+                state._artifacts[record.name] = _latest_artifacts(record, read_entry)
         for index, vkey, from_index in r.array("revoked"):
             verifier = parse_verifier_key(str(vkey))
             if not isinstance(verifier, Ed25519Verifier):
@@ -1189,6 +1207,8 @@ class StatusMap:
             PolicyError: no charter, a signer without the role, an unknown
                 repository, a reference to no release, an unknown kind.
             ThresholdError: too few distinct role keys signed.
+            OwnerApprovalError: (a PolicyError) a release changes a package
+                without its owner's signature or the janitor quorum.
             RollbackError: a downgrade, a replayed old release, a time going
                 backwards (EquivocationError: same version, other digest).
             DuplicateEntryError: it repeats something already in force.
@@ -1301,6 +1321,9 @@ class StatusMap:
     # -- release -------------------------------------------------------------------
 
     def _apply_release(self, entry: LoggedEntry) -> None:
+        """Steps: (1) the repository's publishers' threshold; (2) its format;
+        (3) newer than the latest release; (4) for a repository with package
+        owners, every changed package approved (:mod:`vigil.core.owners`)."""
         release = parse_release(entry.statement)
         what = f"release {release.version} of {release.repository!r}"
         charter = self._charter(what)
@@ -1323,6 +1346,10 @@ class StatusMap:
         latest = record.latest
         if latest is not None:
             _check_newer(what, release, record, latest)
+        if rules.ownership is not None:
+            previous = self._artifacts.get(release.repository, {}) if latest else {}
+            _check_owners(what, charter, rules.ownership, release, previous, entry.signers)
+        self._set_item(self._artifacts, release.repository, _artifact_digests(release))
         self._set_record(_with_release(record, entry.index, release, rules.grace_s))
 
     # -- rebuild -------------------------------------------------------------------
@@ -1440,6 +1467,45 @@ _HANDLERS = {
     ADVISORY_PREDICATE_TYPE: StatusMap._apply_advisory,
     ARTIFACT_PREDICATE_TYPE: StatusMap._apply_generic,
 }
+
+
+def _latest_artifacts(record: StatusRecord, read_entry: Callable[[int], bytes]) -> dict[str, str]:
+    """The artifacts of ``record``'s latest release, read from its entry (restoring)."""
+    latest = record.latest
+    assert latest is not None
+    release = parse_release(verify_logged_entry(latest.index, read_entry(latest.index)).statement)
+    if (release.repository, release.version, release.digest) != (
+        record.repository, latest.version, latest.digest
+    ):
+        raise FormatError(
+            f"status map state: entry {latest.index} is not release {latest.version} of "
+            f"{record.repository!r} as its record says"
+        )
+    return _artifact_digests(release)
+
+
+def _artifact_digests(release: Release) -> dict[str, str]:
+    return {a.name or "": a.digest["sha256"] for a in release.artifacts}
+
+
+def _check_owners(
+    what: str, charter: Charter, ownership: Ownership, release: Release,
+    previous: dict[str, str], signers: Sequence[str],
+) -> None:
+    """The package owners rule (:mod:`vigil.core.owners`) for a repository with owners."""
+    where = f"{release.repository!r} has package owners under {charter.label}"
+    if not release.artifacts:
+        raise PolicyError(
+            f"{what}: {where}, so a release must list its artifacts (packages) for their "
+            "owners to approve"
+        )
+    try:
+        changes = package_changes(release.format, previous, _artifact_digests(release))
+    except FormatError as exc:
+        raise PolicyError(
+            f"{what}: {exc}; {where}, so every artifact must name its package"
+        ) from exc
+    check_approvals(ownership, changes, signers, what=what)
 
 
 def _names(vkeys: Iterable[str]) -> str:

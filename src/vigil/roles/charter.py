@@ -26,6 +26,12 @@ from vigil.core.dsse import PAYLOAD_TYPE_INTOTO, Envelope, add_signatures, sign_
 from vigil.core.note import Ed25519Signer, Ed25519Verifier
 from vigil.core.policy import PolicyGroup
 from vigil.errors import FormatError
+from vigil.roles.ownership import (
+    describe_ownership,
+    describe_ownership_changes,
+    describe_team_changes,
+    describe_teams,
+)
 
 __all__ = [
     "add_charter_signature",
@@ -101,6 +107,14 @@ keys = [
 # freshness_s = 86400        # clients refuse views older than this
 # stale = "reject"           # or "warn"
 # grace_s = 21600            # superseded releases stay acceptable this long
+# janitors = "janitors"      # optional (Conex): per-package owners, see below
+# janitor_threshold = 2      # janitors who together may change any package
+# [repository.owners]        # a changed package needs one owner's signature
+# foo = ["alice+...+AQ...", "team:maintainers"]
+
+# [[team]]                   # a named set of keys, for owners and janitors
+# name = "janitors"
+# keys = ["j1+...+AQ...", "j2+...+AQ...", "j3+...+AQ..."]
 """
     data = text.encode("utf-8")
     parse_charter(data)
@@ -147,6 +161,7 @@ def describe_charter(charter: Charter) -> list[str]:
         )
     else:
         lines.append("No security team: nobody can log advisories.")
+    lines += describe_teams(charter)
     for repo in charter.repositories.values():
         lines.extend(_describe_repository(repo))
     for revoked in charter.revoked:
@@ -188,7 +203,7 @@ def _describe_repository(repo: Repository) -> list[str]:
             f"  A superseded release stays acceptable for {format_duration(repo.grace_s)} "
             "(mirrors lag)."
         )
-    return lines
+    return lines + describe_ownership(repo)
 
 
 def _key_changes(
@@ -255,6 +270,7 @@ def describe_changes(old: Charter, new: Charter) -> list[str]:
             f"{old.security.threshold if old.security else 'none'} to "
             f"{new.security.threshold if new.security else 'none'}."
         )
+    lines += describe_team_changes(old, new)
     for name in new.repositories.keys() - old.repositories.keys():
         lines.append(f"Adds repository {name!r}:")
         lines += ["  " + line.strip() for line in _describe_repository(new.repositories[name])]
@@ -306,7 +322,7 @@ def _repository_changes(old: Repository, new: Repository) -> list[str]:
             f"{what}: grace period {format_duration(new.grace_s)} "
             f"(was {format_duration(old.grace_s)})."
         )
-    return lines
+    return lines + describe_ownership_changes(old, new)
 
 
 def add_charter_signature(

@@ -41,7 +41,8 @@ def _errors(*statuses: int) -> dict[str, Any]:
         422: "Statement refused: unknown kind (`unknown-kind`), invalid "
         "statement (`bad-statement`), or refused by the charter in force (`rejected`: "
         "a signer without the role, a revoked key, a downgrade, a duplicate, a reference "
-        "to no release in force; the message says which).",
+        "to no release in force, a changed package without its owner's signature or the "
+        "janitor quorum; the message says which).",
         503: "Overloaded or not sequencing (code `pushback`); see Retry-After.",
     }
     responses: dict[str, Any] = {}

@@ -91,3 +91,64 @@ def test_template_parses() -> None:
     assert parse_charter(data).foundation.threshold == 2
     with pytest.raises(FormatError, match="threshold"):
         charter_template("distro", [ALICE.vkey], 2)
+
+
+def test_describe_owners_teams_and_janitors() -> None:
+    from ownerkit import SPEC
+
+    text = "\n".join(describe_charter(parse_charter(SPEC.text())))
+    assert "Team 'janitors': own-j1 (" in text and "Team 'mirage': own-m1 (" in text
+    assert "a release that adds, changes or removes a package also needs the signature of one "\
+        "of that package's owners, or of the janitors" in text
+    assert "2 of the 3 janitors of team 'janitors' together can change any package; one "\
+        "janitor alone cannot" in text
+    assert "Package 'foo': owned by own-alice (" in text
+    assert "Package 'baz': owned by own-alice (" in text
+    assert "or any member of team 'mirage'." in text
+    assert "A package not listed below (a new name) needs the janitors." in text
+    plain = text.split("Repository 'plain'")[1]
+    assert "Package owners" not in plain
+
+
+def test_describe_owner_changes() -> None:
+    from dataclasses import replace
+
+    from ownerkit import ALICE, J1, J2, M1, SPEC
+
+    oss = SPEC.repositories[0]
+    v2 = SPEC.next(
+        teams=[("janitors", [J1, J2]), ("mirage", [M1]), ("core", [ALICE])],
+        repositories=[
+            replace(oss, janitor_threshold=2,
+                    owners=[("foo", ("team:core",)), ("qux", (ALICE.vkey,))]),
+            replace(SPEC.repositories[1], janitors="janitors", janitor_threshold=2),
+        ],
+    )
+    text = "\n".join(describe_changes(parse_charter(SPEC.text()), parse_charter(v2.text())))
+    assert "Adds team 'core': own-alice (" in text
+    assert "Team 'janitors': removes own-j3 (" in text
+    assert "Team 'mirage': removes own-m2 (" in text
+    assert "package 'foo' is now owned by any member of team 'core' (was own-alice (" in text
+    assert "package 'qux' gets owners: own-alice (" in text
+    assert "package 'bar' loses its owners (only the janitors can change it)" in text
+    assert "Repository 'plain': starts requiring package owners' approval:" in text
+    back = "\n".join(describe_changes(parse_charter(v2.text()), parse_charter(SPEC.text())))
+    assert "Repository 'plain': drops package owners and janitors" in back
+    assert "Removes team 'core'." in back
+
+
+def test_template_mentions_owners() -> None:
+    text = charter_template("distro", [ALICE.vkey], 1).decode()
+    assert "[repository.owners]" in text and "[[team]]" in text
+
+
+def test_describe_a_lone_janitor() -> None:
+    from dataclasses import replace
+
+    from ownerkit import J1, SPEC
+
+    solo = replace(SPEC, teams=[("Solo", [J1]), ("mirage", [PUB])], repositories=[
+        replace(SPEC.repositories[0], janitors="Solo", janitor_threshold=1, owners=())])
+    text = "\n".join(describe_charter(parse_charter(solo.text())))
+    assert "Janitors: the janitor (team 'Solo', own-j1 (" in text
+    assert "alone can change any package." in text
