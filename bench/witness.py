@@ -7,12 +7,15 @@ Prints, in one run:
 2. add-checkpoint handled per second by the witness service in-process (no
    HTTP) and by a real ``vigil witness serve`` process over loopback HTTP/1.1
    keep-alive, with 64 logs each sending its next checkpoint as soon as the
-   previous one is cosigned (target >= 2,000/s);
+   previous one is cosigned (target >= 2,000/s), with the CPU per request of
+   the server process and of the load generator (measured from /proc and
+   process_time: steadier than the rate on a shared machine);
 3. the latency a log's publication gains from witnesses: the time of
    :meth:`WitnessCollector.collect` against 3 real witness processes with
    quorum 2 (p50/p99, target p99 <= 100 ms), and end-to-end submission
    latency of a real log with and without them.
 
+Server processes run this tree's ``src`` (PYTHONPATH is set for them).
 Not a test; run: ``.venv/bin/python bench/witness.py [--seconds 5]``.
 """
 
@@ -141,9 +144,15 @@ async def _drive(port: int, bodies: list[bytes], deadline: float, counts: list[i
         writer.close()
 
 
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def bench_http(seconds: float) -> None:
     logs = [log_signer(f"bench.example/http{i}") for i in range(64)]
-    per_log = 200
+    per_log = max(200, int(seconds * 8_000 / len(logs)))  # enough for 8,000/s
     print(f"  (preparing {len(logs) * per_log} signed requests...)", flush=True)
     bodies = bodies_for(logs, per_log)
     with tempfile.TemporaryDirectory() as tmp:
@@ -158,6 +167,8 @@ def bench_http(seconds: float) -> None:
         try:
             port = int(process.url.rsplit(":", 1)[1])
             counts = [0]
+            server_cpu = process_cpu_s(process.process.pid)
+            client_cpu = time.process_time()
 
             async def run() -> float:
                 start = time.perf_counter()
@@ -168,11 +179,20 @@ def bench_http(seconds: float) -> None:
                 return time.perf_counter() - start
 
             elapsed = asyncio.run(run())
+            client_cpu = time.process_time() - client_cpu
+            server_cpu = process_cpu_s(process.process.pid) - server_cpu
         finally:
             process.stop()
+    done = max(counts[0], 1)
     print(
         f"witness server over HTTP (64 logs, 1 in flight each): "
         f"{counts[0] / elapsed:>8,.0f} add-checkpoint/s (target >= 2,000/s)"
+    )
+    print(
+        f"  CPU per request: server {server_cpu / done * 1e6:,.0f} us "
+        f"({server_cpu / elapsed:.2f} cores busy), load generator "
+        f"{client_cpu / done * 1e6:,.0f} us ({client_cpu / elapsed:.2f} cores); "
+        f"load average {os.getloadavg()[0]:.2f}"
     )
 
 
@@ -272,6 +292,10 @@ def bench_log_latency(submissions: int) -> None:
 
 
 def main() -> None:
+    # The server processes run this tree's code, not whatever `vigil` the venv points at.
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]
+    )
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=5.0)
     args = parser.parse_args()

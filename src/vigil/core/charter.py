@@ -100,7 +100,7 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
@@ -113,7 +113,7 @@ from vigil.core.dsse import (
     pae,
 )
 from vigil.core.intoto import Statement, Subject, build_statement, parse_statement
-from vigil.core.note import Ed25519Verifier, parse_verifier_key
+from vigil.core.note import Ed25519Verifier, Verifier, parse_verifier_key
 from vigil.core.owners import TEAM_PREFIX, Owner, Ownership, Team
 from vigil.core.packages import check_package_name
 from vigil.core.policy import QUORUM_NONE, Policy, PolicyGroup, PolicyLog, PolicyWitness
@@ -1012,12 +1012,19 @@ def parse_charter_statement(statement: Statement) -> Charter:
     return charter
 
 
-def envelope_signers(envelope: Envelope) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def envelope_signers(
+    envelope: Envelope, *, parse_key: Callable[[str], Verifier] = parse_verifier_key
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Verify each signature of an envelope under the key its keyid names.
 
     Vigil writes each signer's full verifier key as the DSSE keyid
     (:func:`vigil.core.dsse.sign_envelope`); whether that key holds a role is
     decided afterwards, against a charter.
+
+    Args:
+        envelope: A parsed envelope.
+        parse_key: :func:`~vigil.core.note.parse_verifier_key`, or a cache in
+            front of it (a replay sees the same few keys again and again).
 
     Returns:
         (valid, invalid): the distinct Ed25519 verifier keys whose signature
@@ -1029,7 +1036,7 @@ def envelope_signers(envelope: Envelope) -> tuple[tuple[str, ...], tuple[str, ..
     invalid: list[str] = []
     for signature in envelope.signatures:
         try:
-            verifier = parse_verifier_key(signature.keyid)
+            verifier = parse_key(signature.keyid)
         except FormatError:
             invalid.append(signature.keyid[:120])
             continue

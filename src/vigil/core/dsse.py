@@ -56,10 +56,11 @@ This module does no I/O and does not interpret payloads (see
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from vigil.core.encoding import b64decode_strict, parse_json_object
 from vigil.core.note import Signer, Verifier, format_key_id
@@ -287,7 +288,10 @@ def format_envelope(envelope: Envelope) -> bytes:
     """Encode an envelope as compact JSON (fields in envelope.md order).
 
     Every signature gets an explicit ``keyid`` (possibly ``""``). The output
-    parses back to an equal envelope with :func:`parse_envelope`.
+    parses back to an equal envelope with :func:`parse_envelope`. It is
+    ``json.dumps(..., ensure_ascii=False, separators=(",", ":"))``, written
+    by orjson (same bytes: both escape exactly ``"``, ``\\`` and the control
+    characters, alike; the strings are UTF-8-encodable by the invariants).
 
     Args:
         envelope: The envelope to encode.
@@ -303,7 +307,7 @@ def format_envelope(envelope: Envelope) -> bytes:
             for s in envelope.signatures
         ],
     }
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return orjson.dumps(document)
 
 
 def _signatures_by(

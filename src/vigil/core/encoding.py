@@ -5,6 +5,31 @@ duplicate keys. Each function raises :class:`vigil.errors.FormatError` with a
 message naming *what* was being parsed, so callers get
 ``"<subject>: <problem>"`` messages without re-wrapping.
 
+JSON has two paths with one outcome. :func:`parse_json_object_strict` is the
+reference: Python's ``json`` with hooks that refuse duplicate keys, NaN and
+Infinity and huge numbers, then a walk for lone surrogates and depth.
+:func:`parse_compact_json_object` is the fast path for the inputs Vigil
+nearly always sees (compact JSON as ``json.dumps(..., ensure_ascii=False,
+separators=(",", ":"))`` or orjson write it): :mod:`orjson` (C) parses, and
+the input must be *exactly* orjson's re-encoding of the value it parsed to.
+That equality proves what the strict parser would check:
+
+* no duplicate keys: the re-encoding has one pair per key of each dict, and
+  the input spells exactly those pairs;
+* no NaN, Infinity or huge numbers: orjson refuses NaN, Infinity and
+  floats beyond a double's range, and turns integers beyond 64 bits into
+  floats, which do not re-encode to the input; the numbers left are in
+  their shortest round-tripping form and parse to equal values in both;
+* no lone surrogates (orjson refuses them both ways), no BOM, no whitespace;
+* the same value: the only string escapes left are orjson's own (``\\"``,
+  ``\\\\``, ``\\n`` ...), which both parsers read alike.
+
+Only depth needs its own check (orjson nests to 1024). Whatever the fast path
+cannot prove returns None, and :func:`parse_json_object` then runs the strict
+parser, which accepts or refuses with its usual message: the fast path
+changes speed, never outcomes (``tests/property/test_fuzz_json.py`` compares
+the two on mutated inputs).
+
 No I/O, no clock, no globals.
 """
 
@@ -15,6 +40,8 @@ import binascii
 import json
 from typing import Any
 
+import orjson
+
 from vigil.errors import FormatError
 
 __all__ = [
@@ -22,8 +49,10 @@ __all__ = [
     "b64decode_strict",
     "b64encode",
     "decode_text",
+    "parse_compact_json_object",
     "parse_decimal",
     "parse_json_object",
+    "parse_json_object_strict",
 ]
 
 MAX_UINT64 = 2**64 - 1
@@ -140,8 +169,8 @@ def _check_strings(value: Any, depth: int = 0) -> None:
             _check_strings(item, depth + 1)
 
 
-def parse_json_object(data: bytes, *, what: str, max_bytes: int) -> dict[str, Any]:
-    """Parse a JSON object from UTF-8 bytes, strictly.
+def parse_json_object_strict(data: bytes, *, what: str, max_bytes: int) -> dict[str, Any]:
+    """Parse a JSON object from UTF-8 bytes, strictly, in Python (the reference path).
 
     Applies the size cap before parsing; rejects duplicate keys, NaN and
     Infinity, numbers out of range, lone surrogates, non-object top-level
@@ -180,3 +209,57 @@ def parse_json_object(data: bytes, *, what: str, max_bytes: int) -> dict[str, An
     if not isinstance(value, dict):
         raise FormatError(f"{what}: want a JSON object, got {type(value).__name__}")
     return value
+
+
+def _depth_within_limit(value: Any) -> bool:
+    """Whether no value nests deeper than :data:`MAX_JSON_DEPTH` (the strict walk's rule)."""
+    try:
+        _check_strings(value)
+    except FormatError:
+        return False
+    return True
+
+
+def parse_compact_json_object(data: bytes, *, max_bytes: int) -> dict[str, Any] | None:
+    """The object ``data`` encodes if ``data`` is exactly orjson's encoding of it.
+
+    The fast path of :func:`parse_json_object` (see the module docstring for
+    why equality proves what the strict parser checks). A non-None result is
+    what :func:`parse_json_object_strict` returns for ``data`` (equal, keys in
+    the same order); it is also encodable back to JSON as it is (no lone
+    surrogates, no NaN or Infinity).
+
+    Returns:
+        The object, or None: not proven (the strict parser decides).
+    """
+    if len(data) > max_bytes:
+        return None
+    try:
+        value = orjson.loads(data)
+        if type(value) is not dict or orjson.dumps(value) != data:
+            return None
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+        return None
+    # Nesting deeper than the limit needs more opening brackets than it
+    # (brackets inside strings only make this test more cautious).
+    if data.count(b"{") + data.count(b"[") > MAX_JSON_DEPTH and not _depth_within_limit(value):
+        return None
+    return value
+
+
+def parse_json_object(data: bytes, *, what: str, max_bytes: int) -> dict[str, Any]:
+    """Parse a JSON object from UTF-8 bytes, strictly.
+
+    Applies the size cap before parsing; rejects duplicate keys, NaN and
+    Infinity, numbers out of range, lone surrogates, non-object top-level
+    values and nesting deeper than :data:`MAX_JSON_DEPTH`. Compact input
+    takes the fast path (:func:`parse_compact_json_object`); everything else,
+    and every refusal, is :func:`parse_json_object_strict`'s.
+
+    Raises:
+        FormatError: naming ``what`` and the problem.
+    """
+    value = parse_compact_json_object(data, max_bytes=max_bytes)
+    if value is not None:
+        return value
+    return parse_json_object_strict(data, what=what, max_bytes=max_bytes)

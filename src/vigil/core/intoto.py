@@ -48,7 +48,7 @@ from types import MappingProxyType
 from typing import Any
 
 from vigil.core.dsse import PAYLOAD_TYPE_INTOTO
-from vigil.core.encoding import parse_json_object
+from vigil.core.encoding import parse_compact_json_object, parse_json_object_strict
 from vigil.errors import FormatError, UnsupportedError
 
 __all__ = [
@@ -269,9 +269,16 @@ def _check_encodable(what: str, text: str) -> None:
 
 
 def _parse_json(data: bytes, *, what: str, max_bytes: int) -> dict[str, Any]:
-    """parse_json_object, plus a re-encoding check for unrepresentable values."""
+    """parse_json_object, plus a re-encoding check for unrepresentable values.
+
+    Compact input that :func:`~vigil.core.encoding.parse_compact_json_object`
+    accepts needs no re-encoding check: it *is* a re-encoding.
+    """
+    compact = parse_compact_json_object(data, max_bytes=max_bytes)
+    if compact is not None:
+        return compact
     try:
-        value = parse_json_object(data, what=what, max_bytes=max_bytes)
+        value = parse_json_object_strict(data, what=what, max_bytes=max_bytes)
     except FormatError:
         raise
     except ValueError as exc:

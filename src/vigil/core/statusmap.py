@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -82,7 +83,7 @@ from vigil.core.checkpoint import Checkpoint, VerifiedCheckpoint
 from vigil.core.dsse import PAYLOAD_TYPE_INTOTO, format_envelope, parse_envelope
 from vigil.core.encoding import b64decode_strict, b64encode, parse_json_object
 from vigil.core.intoto import Statement, parse_statement
-from vigil.core.note import Ed25519Verifier, parse_verifier_key
+from vigil.core.note import Ed25519Verifier, Verifier, parse_verifier_key
 from vigil.core.owners import Ownership, check_approvals, package_changes
 from vigil.core.proof import verify_inclusion
 from vigil.core.statements import (
@@ -119,6 +120,7 @@ __all__ = [
     "AdvisoryRef",
     "CharterRef",
     "DuplicateEntryError",
+    "EntryVerifier",
     "EquivocationError",
     "GovernanceRecord",
     "LoggedEntry",
@@ -223,6 +225,50 @@ def verify_logged_entry(index: int, data: bytes) -> LoggedEntry:
         FormatError: steps 1, 2 or 4.
         SignatureError: step 3.
     """
+    return _verify_entry(index, data, parse_verifier_key)
+
+
+class EntryVerifier:
+    """:func:`verify_logged_entry`, keeping the signer keys it parsed for the next entries.
+
+    Parsing a verifier key costs a SHA-256 and a curve point decode, a fifth
+    of an entry's cost besides its signature check, and a replay meets the
+    same few keys (publishers, rebuilders) again and again. At most
+    ``max_keys`` are kept (the oldest go first), so a log full of distinct
+    keys costs bounded memory. Safe to share between threads.
+
+    Args:
+        max_keys: How many parsed keys to keep (at least 1).
+    """
+
+    def __init__(self, *, max_keys: int = 1024) -> None:
+        if max_keys < 1:
+            raise ValueError(f"EntryVerifier: max_keys must be >= 1 (got {max_keys})")
+        self._max_keys = max_keys
+        self._keys: dict[str, Verifier] = {}
+        self._lock = threading.Lock()  # for changes; a dict lookup is atomic
+
+    @property
+    def cached_keys(self) -> int:
+        """How many parsed keys are kept now (at most ``max_keys``)."""
+        return len(self._keys)
+
+    def verify(self, index: int, data: bytes) -> LoggedEntry:
+        """:func:`verify_logged_entry` (same checks, results and errors)."""
+        return _verify_entry(index, data, self._key)
+
+    def _key(self, keyid: str) -> Verifier:
+        verifier = self._keys.get(keyid)
+        if verifier is None:
+            verifier = parse_verifier_key(keyid)  # FormatError: not cached
+            with self._lock:
+                while len(self._keys) >= self._max_keys:
+                    del self._keys[next(iter(self._keys))]
+                self._keys[keyid] = verifier
+        return verifier
+
+
+def _verify_entry(index: int, data: bytes, parse_key: Callable[[str], Verifier]) -> LoggedEntry:
     envelope = parse_envelope(data)
     if format_envelope(envelope) != data:
         raise FormatError(f"entry {index}: not the canonical encoding of its DSSE envelope")
@@ -231,7 +277,7 @@ def verify_logged_entry(index: int, data: bytes) -> LoggedEntry:
             f"entry {index}: payloadType {envelope.payload_type[:80]!r}, "
             f"want {PAYLOAD_TYPE_INTOTO!r}"
         )
-    valid, invalid = envelope_signers(envelope)
+    valid, invalid = envelope_signers(envelope, parse_key=parse_key)
     if invalid:
         raise SignatureError(
             f"entry {index}: signature(s) by {', '.join(k[:60] for k in invalid)} do not verify"
@@ -1607,6 +1653,7 @@ class Replayer:
     def __init__(self, state: StatusMap | None = None) -> None:
         self.state = state or StatusMap()
         self.violations: list[Violation] = []
+        self._verifier = EntryVerifier()
 
     @property
     def size(self) -> int:
@@ -1621,7 +1668,7 @@ class Replayer:
         """
         index = self.state.size
         try:
-            self.state.apply(verify_logged_entry(index, data))
+            self.state.apply(self._verifier.verify(index, data))
         except (FormatError, VerificationError) as exc:
             violation = Violation(index, exc)
             self.violations.append(violation)

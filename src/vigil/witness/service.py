@@ -29,6 +29,15 @@ A crash before step 6 finishes leaves the old state and no cosignature was
 released; a crash after it leaves the new state, and the log retries and gets
 a fresh cosignature for the same checkpoint. Either way, no size ever gets a
 second root and the state never goes backwards.
+
+:meth:`WitnessService.begin_add_checkpoint` is the same procedure for an
+event loop: steps 1-5 run at once (CPU only: parse, one signature check and
+a consistency proof, one signature), step 6 is handed to the store's group
+commit, and the origin's lock is released when the write is durable, on the
+store's committer thread, which then releases the cosignature through the
+returned future. Whatever would block (the origin's lock is taken, an
+auditor, evidence to store) it leaves to :meth:`~WitnessService.add_checkpoint`,
+which the caller then runs in a thread.
 """
 
 from __future__ import annotations
@@ -38,12 +47,18 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Protocol
 
 from vigil.core.checkpoint import Checkpoint, format_checkpoint
 from vigil.core.cosignature import CosignatureSigner
 from vigil.core.note import Note, Signature, format_note
-from vigil.core.tlog_witness import MAX_ADD_CHECKPOINT_BYTES, parse_add_checkpoint
+from vigil.core.tlog_witness import (
+    MAX_ADD_CHECKPOINT_BYTES,
+    AddCheckpointRequest,
+    parse_add_checkpoint,
+)
 from vigil.errors import ConflictError, FormatError, StorageError
 from vigil.witness.errors import AuditError, OldSizeConflictError, UnknownLogError
 from vigil.witness.state import (
@@ -58,6 +73,8 @@ from vigil.witness.state import (
 from vigil.witness.storage import Evidence, WitnessStore
 
 __all__ = ["CheckpointAuditor", "WitnessService", "origin_hash"]
+
+Cosignatures = tuple[Signature, ...]
 
 _log = logging.getLogger(__name__)
 
@@ -150,8 +167,10 @@ class WitnessService:
         """The witnessed origins."""
         return sorted(self._logs)
 
-    def add_checkpoint(self, body: bytes) -> tuple[Signature, ...]:
+    def add_checkpoint(self, body: bytes) -> Cosignatures:
         """Handle one add-checkpoint request body; see the module docstring.
+
+        Blocks on the origin's lock, the auditor and the durable write.
 
         Returns:
             The cosignature line(s) to answer 200 with.
@@ -169,27 +188,17 @@ class WitnessService:
             StorageError: the state could not be written (503).
         """
         # Step 1.
-        request = parse_add_checkpoint(body, max_bytes=self.max_body_bytes)
-        origin = request_origin(request)
-        log = self._logs.get(origin)
-        if log is None:
-            raise UnknownLogError(f"unknown log {origin[:100]!r}", origin=origin)
+        log, request = self._parse(body)
+        origin = log.origin
         # Step 2.
         with self._locks[origin]:
             latest = self._latest.get(origin)
             # Step 3.
-            decision = decide(log, latest, request)
-            if isinstance(decision, Conflict):
-                raise OldSizeConflictError(
-                    f"{origin}: old size {request.old_size} is not the size of the latest "
-                    f"cosigned checkpoint ({decision.known_size})",
-                    known_size=decision.known_size,
-                )
+            decision = self._decide(log, latest, request)
             if isinstance(decision, Reject):
                 if decision.evidence:
                     self._keep_evidence(origin, str(decision.error), body)
                 raise decision.error
-            assert isinstance(decision, Cosign)
             checkpoint = decision.checkpoint
             # Step 4.
             if self._auditor is not None:
@@ -199,30 +208,124 @@ class WitnessService:
                     self._keep_evidence(origin, str(exc), body)
                     raise
             # Step 5.
-            timestamp = max(int(self._clock()), 1)
-            if latest is not None:
-                timestamp = max(timestamp, latest.timestamp)
-            text = format_checkpoint(checkpoint)
-            cosignature = self._signer.sign_checkpoint(checkpoint, timestamp)
-            note = format_note(Note(text, (*decision.log_signatures, cosignature)))
-            new = LatestCheckpoint(origin, checkpoint.size, checkpoint.root_hash, note, timestamp)
+            staged = self._cosign(latest, decision)
             # Step 6.
             try:
-                self._store.compare_and_swap(latest, new)
+                self._store.compare_and_swap(latest, staged.new)
             except ConflictError:
-                stored = self._store.latest(origin)
-                if stored is not None:
-                    self._latest[origin] = stored
-                known = 0 if stored is None else stored.size
-                raise OldSizeConflictError(
-                    f"{origin}: the stored state changed concurrently (now size {known})",
-                    known_size=known,
-                ) from None
-            self._latest[origin] = new
+                raise self._lost_swap(origin) from None
+            self._latest[origin] = staged.new
             if self._auditor is not None:
                 self._auditor.committed(log, checkpoint)
         # Step 7.
-        return (cosignature,)
+        return (staged.cosignature,)
+
+    def begin_add_checkpoint(self, body: bytes) -> Future[Cosignatures] | None:
+        """:meth:`add_checkpoint` without blocking, for an event loop.
+
+        Runs steps 1-5 now and hands step 6 to the store; the returned
+        future gets the cosignature(s) once the new state is durable (or the
+        exception :meth:`add_checkpoint` would raise for steps 6-7).
+        Returns None, having changed nothing, where a step would block: the
+        origin's lock is held by another request, an auditor is configured,
+        or the refusal is evidence to store; the caller then runs
+        :meth:`add_checkpoint` in a thread, which decides afresh.
+
+        Raises:
+            The refusals of steps 1-3 that need no write, as :meth:`add_checkpoint`.
+        """
+        if self._auditor is not None:
+            return None
+        # Step 1.
+        log, request = self._parse(body)
+        origin = log.origin
+        # Step 2, without waiting.
+        lock = self._locks[origin]
+        if not lock.acquire(blocking=False):
+            return None
+        try:
+            latest = self._latest.get(origin)
+            # Step 3.
+            decision = self._decide(log, latest, request)
+            if isinstance(decision, Reject):
+                if decision.evidence:
+                    lock.release()
+                    return None
+                raise decision.error
+            # Step 5.
+            staged = self._cosign(latest, decision)
+            # Step 6, handed over.
+            swap = self._store.submit_swap(latest, staged.new)
+        except BaseException:
+            lock.release()
+            raise
+        result: Future[Cosignatures] = Future()
+
+        def written(swap: Future[None]) -> None:  # on the store's committer thread
+            try:
+                try:
+                    swap.result()
+                except ConflictError:
+                    raise self._lost_swap(origin) from None
+                self._latest[origin] = staged.new
+            except BaseException as exc:
+                lock.release()
+                result.set_exception(exc)
+                return
+            lock.release()
+            # Step 7.
+            result.set_result((staged.cosignature,))
+
+        swap.add_done_callback(written)
+        return result
+
+    def _parse(self, body: bytes) -> tuple[WitnessedLog, AddCheckpointRequest]:
+        """Step 1: the request and its log (FormatError, UnknownLogError)."""
+        request = parse_add_checkpoint(body, max_bytes=self.max_body_bytes)
+        origin = request_origin(request)
+        log = self._logs.get(origin)
+        if log is None:
+            raise UnknownLogError(f"unknown log {origin[:100]!r}", origin=origin)
+        return log, request
+
+    @staticmethod
+    def _decide(
+        log: WitnessedLog, latest: LatestCheckpoint | None, request: AddCheckpointRequest
+    ) -> Cosign | Reject:
+        """Step 3, with a conflict raised as OldSizeConflictError."""
+        decision = decide(log, latest, request)
+        if isinstance(decision, Conflict):
+            raise OldSizeConflictError(
+                f"{log.origin}: old size {request.old_size} is not the size of the latest "
+                f"cosigned checkpoint ({decision.known_size})",
+                known_size=decision.known_size,
+            )
+        return decision
+
+    def _cosign(self, latest: LatestCheckpoint | None, decision: Cosign) -> _Staged:
+        """Step 5: cosign a re-encoding, with a timestamp that never goes back."""
+        checkpoint = decision.checkpoint
+        timestamp = max(int(self._clock()), 1)
+        if latest is not None:
+            timestamp = max(timestamp, latest.timestamp)
+        text = format_checkpoint(checkpoint)
+        cosignature = self._signer.sign_checkpoint(checkpoint, timestamp)
+        note = format_note(Note(text, (*decision.log_signatures, cosignature)))
+        new = LatestCheckpoint(
+            checkpoint.origin, checkpoint.size, checkpoint.root_hash, note, timestamp
+        )
+        return _Staged(new, cosignature)
+
+    def _lost_swap(self, origin: str) -> OldSizeConflictError:
+        """Step 6 lost (another process moved on): reload the stored state."""
+        stored = self._store.latest(origin)
+        if stored is not None:
+            self._latest[origin] = stored
+        known = 0 if stored is None else stored.size
+        return OldSizeConflictError(
+            f"{origin}: the stored state changed concurrently (now size {known})",
+            known_size=known,
+        )
 
     def _keep_evidence(self, origin: str, reason: str, body: bytes) -> None:
         try:
@@ -266,3 +369,11 @@ class WitnessService:
     def close(self) -> None:
         """Close the store."""
         self._store.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _Staged:
+    """A cosigned state ready for step 6, and the cosignature to release after it."""
+
+    new: LatestCheckpoint
+    cosignature: Signature

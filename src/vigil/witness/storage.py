@@ -7,6 +7,10 @@ Contract of :class:`WitnessStore` (what :mod:`vigil.witness.service` relies on):
   ``synchronous=FULL``, a power loss. The service releases a cosignature only
   after that, so a witness that restarts never forgets a size it cosigned and
   cannot be talked into cosigning a second root for it.
+* **Non-blocking submission.** :meth:`WitnessStore.submit_swap` queues a
+  compare-and-swap and returns a future that completes when it is durable
+  (or failed); :meth:`~WitnessStore.compare_and_swap` waits for it. An
+  event loop can thus hand a swap over without blocking on the fsync.
 * **Compare-and-swap.** The swap succeeds only if the stored state for the
   origin is still exactly the expected (size, root hash), or absent when
   ``None`` is expected; otherwise it raises
@@ -26,7 +30,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -96,6 +101,10 @@ class WitnessStore(Protocol):
         """Replace ``expected`` by ``new`` atomically and durably (raises ConflictError)."""
         ...
 
+    def submit_swap(self, expected: LatestCheckpoint | None, new: LatestCheckpoint) -> Future[None]:
+        """:meth:`compare_and_swap` without waiting: the future holds its outcome."""
+        ...
+
     def add_evidence(self, origin: str, received_at: int, reason: str, request: bytes) -> bool:
         """Record evidence; False if the origin's cap is reached (not recorded)."""
         ...
@@ -125,9 +134,10 @@ class SQLiteWitnessStore:
     ) -> None:
         self._max_evidence = max_evidence_per_origin
         self._lock = threading.Lock()  # the connection
-        self._queue_cond = threading.Condition()  # group commit of swaps
+        self._queue_cond = threading.Condition()  # swaps waiting for the committer
         self._queue: list[_Swap] = []
-        self._committing = False
+        self._committer: threading.Thread | None = None  # started by the first swap
+        self._closing = False
         try:
             self._db = sqlite3.connect(
                 str(path), isolation_level=None, check_same_thread=False, timeout=30
@@ -158,39 +168,66 @@ class SQLiteWitnessStore:
     def compare_and_swap(self, expected: LatestCheckpoint | None, new: LatestCheckpoint) -> None:
         """Replace the stored state of ``new.origin`` if it is still ``expected``.
 
-        Durable on return (committed with an fsync). Concurrent callers are
-        group-committed: the first waiting thread commits every queued swap in
-        one transaction, each swap checked on its own (a lost swap does not
-        affect the others), so N concurrent swaps cost one fsync.
+        Durable on return (committed with an fsync); see :meth:`submit_swap`.
 
         Raises:
             ConflictError: the stored state is not ``expected``; nothing changed.
             StorageError: the write failed; nothing changed.
         """
+        self.submit_swap(expected, new).result()
+
+    def submit_swap(self, expected: LatestCheckpoint | None, new: LatestCheckpoint) -> Future[None]:
+        """Queue a compare-and-swap; the future completes once it is durable.
+
+        Swaps are group-committed: one committer thread takes every queued
+        swap and commits them in one transaction, each checked on its own (a
+        lost swap does not affect the others), so the swaps that arrive
+        during one fsync cost one fsync together. The future's result is set
+        only after the COMMIT returned; its exception is
+        :class:`~vigil.errors.ConflictError` (the stored state is not
+        ``expected``, nothing changed) or :class:`~vigil.errors.StorageError`
+        (the write failed, nothing changed). Callbacks added to it run on the
+        committer thread.
+
+        Raises:
+            StorageError: the store is closed.
+        """
         if expected is not None and expected.origin != new.origin:
             raise ValueError("compare_and_swap: origins differ")
         item = _Swap(expected, new)
         with self._queue_cond:
+            if self._closing:
+                raise StorageError(f"witness state of {new.origin}: the store is closed")
             self._queue.append(item)
-            while not item.done:
-                if not self._committing:
-                    self._committing = True
-                    batch, self._queue = self._queue, []
-                    break
-                self._queue_cond.wait()
-            else:
-                batch = []
-        if batch:
+            if self._committer is None:
+                self._committer = threading.Thread(
+                    target=self._run_committer, name="vigil-witness-commit", daemon=True
+                )
+                self._committer.start()
+            self._queue_cond.notify()
+        return item.future
+
+    def _run_committer(self) -> None:
+        """Commit whatever is queued, batch after batch, until closed and drained."""
+        while True:
+            with self._queue_cond:
+                while not self._queue and not self._closing:
+                    self._queue_cond.wait()
+                if not self._queue:
+                    return
+                batch, self._queue = self._queue, []
             try:
                 self._commit(batch)
-            finally:
-                with self._queue_cond:
-                    for swap in batch:
-                        swap.done = True
-                    self._committing = False
-                    self._queue_cond.notify_all()
-        if item.error is not None:
-            raise item.error
+            except BaseException as exc:  # pragma: no cover - a bug: fail the batch, go on
+                for swap in batch:
+                    swap.error = StorageError(
+                        f"witness state of {swap.new.origin}: write failed ({exc!r})"
+                    )
+            for swap in batch:
+                if swap.error is None:
+                    swap.future.set_result(None)
+                else:
+                    swap.future.set_exception(swap.error)
 
     def _commit(self, batch: list[_Swap]) -> None:
         """One transaction for a batch of swaps; sets each swap's error (or None)."""
@@ -271,7 +308,13 @@ class SQLiteWitnessStore:
         return [Evidence(int(r[0]), str(r[1]), int(r[2]), str(r[3]), bytes(r[4])) for r in rows]
 
     def close(self) -> None:
-        """Close the connection."""
+        """Commit the swaps already submitted, then close the connection."""
+        with self._queue_cond:
+            self._closing = True
+            self._queue_cond.notify_all()
+            committer = self._committer
+        if committer is not None and committer is not threading.current_thread():
+            committer.join()
         with self._lock:
             self._db.close()
 
@@ -280,8 +323,8 @@ class SQLiteWitnessStore:
 class _Swap:
     expected: LatestCheckpoint | None
     new: LatestCheckpoint
-    done: bool = False
     error: VigilError | None = None
+    future: Future[None] = field(default_factory=Future)
 
 
 def _latest(row: tuple[object, ...]) -> LatestCheckpoint:

@@ -391,3 +391,24 @@ def test_keyid_key_id_forms() -> None:
     assert keyid_key_id("alice+01020304") == "alice+01020304"
     assert keyid_key_id("alice+01020304+AAAA+BBB=") == "alice+01020304"
     assert keyid_key_id("") == ""
+
+
+def test_format_envelope_writes_what_json_dumps_writes_for_every_character() -> None:
+    """format_envelope uses orjson; the encoding it must match is json.dumps(...,
+    ensure_ascii=False, separators=(",", ":")), for every encodable code point."""
+    text = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
+    chunks = [text[i : i + 4096] for i in range(0, len(text), 4096)]
+    envelope = Envelope(
+        payload_type=text[:300],
+        payload=bytes(range(256)),
+        signatures=tuple(DsseSignature(keyid=chunk, sig=b"\x00\xff") for chunk in chunks),
+    )
+    reference = {
+        "payload": base64.b64encode(envelope.payload).decode(),
+        "payloadType": envelope.payload_type,
+        "signatures": [
+            {"keyid": s.keyid, "sig": base64.b64encode(s.sig).decode()} for s in envelope.signatures
+        ],
+    }
+    want = json.dumps(reference, ensure_ascii=False, separators=(",", ":")).encode()
+    assert format_envelope(envelope) == want

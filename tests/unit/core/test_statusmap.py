@@ -30,6 +30,7 @@ from vigil.core.statusmap import (
     MAX_GRACE_RELEASES,
     AbsenceProof,
     DuplicateEntryError,
+    EntryVerifier,
     GovernanceRecord,
     RecordProof,
     Replayer,
@@ -270,6 +271,33 @@ def test_replay_refuses_bad_signatures_and_encodings() -> None:
         verify_logged_entry(0, forged)
     with pytest.raises(FormatError, match="not the canonical encoding"):
         verify_logged_entry(0, json.dumps(json.loads(data)).encode())
+
+
+def test_entry_verifier_decides_as_verify_logged_entry_with_its_cache_bounded() -> None:
+    """The key cache changes speed only: forged, badly keyed and valid entries
+    get the same results and errors, also once their keys are cached."""
+    verifier = EntryVerifier(max_keys=2)
+    good = charter_entry(charter().text(), [BOARD])
+    document = json.loads(good)
+    document["signatures"][0]["sig"] = b64encode(bytes(64))
+    forged = json.dumps(document, separators=(",", ":")).encode()
+    document["signatures"][0]["keyid"] = "board+00000000+AQ=="
+    bad_key = json.dumps(document, separators=(",", ":")).encode()
+    others = [format_envelope(release("oss", 1, [k])) for k in (PUB, RB1, RB2, SEC)]
+    for _ in range(2):
+        for data in (good, forged, bad_key, *others):
+            try:
+                want: object = verify_logged_entry(0, data)
+            except (FormatError, SignatureError) as exc:
+                want = (type(exc), str(exc))
+            try:
+                got: object = verifier.verify(0, data)
+            except (FormatError, SignatureError) as exc:
+                got = (type(exc), str(exc))
+            assert got == want
+    assert verifier.cached_keys == 2  # the bound holds (5 distinct valid keys seen)
+    with pytest.raises(ValueError, match="max_keys"):
+        EntryVerifier(max_keys=0)
 
 
 def test_logged_entries_pickle_through_their_constructors() -> None:
