@@ -405,15 +405,19 @@ class _Locator:
     headers ``[[a.b]]`` (counted, so the third ``[[repository]]`` is
     ``("repository", 2)``), and ``key =`` lines. Multi-line strings are
     skipped. Good enough to point people at a line; parsing itself is
-    ``tomllib``'s.
+    ``tomllib``'s. The scan runs on the first lookup, i.e. only when a
+    message needs a line: a valid charter is parsed on every ``vigil verify``.
     """
 
     _HEADER = re.compile(r"\s*(\[\[?)\s*([A-Za-z0-9_.\- ]+?)\s*\]\]?\s*(#.*)?$")
     _KEY = re.compile(r"\s*([A-Za-z0-9_\-]+)\s*=")
 
     def __init__(self, text: str) -> None:
+        self._text: str | None = text
         self._lines: dict[tuple[tuple[str | int, ...], str], int] = {}
         self._tables: dict[tuple[str | int, ...], int] = {}
+
+    def _scan(self, text: str) -> None:
         counters: dict[tuple[str | int, ...], int] = {}
         current: tuple[str | int, ...] = ()
         in_multiline: str | None = None
@@ -445,6 +449,9 @@ class _Locator:
                         in_multiline = quote
 
     def line(self, table: tuple[str | int, ...], key: str | None) -> int | None:
+        if self._text is not None:
+            self._scan(self._text)
+            self._text = None
         if key is not None:
             found = self._lines.get((table, key)) or self._tables.get((*table, key))
             if found is None:
