@@ -81,6 +81,7 @@ No I/O, no clock.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import tomllib
@@ -97,7 +98,7 @@ from vigil.core.dsse import (
     pae,
 )
 from vigil.core.intoto import Statement, Subject, build_statement, parse_statement
-from vigil.core.note import Ed25519Verifier, parse_verifier_key
+from vigil.core.note import Ed25519Verifier, Verifier, parse_verifier_key
 from vigil.core.policy import QUORUM_NONE, Policy, PolicyGroup, PolicyLog, PolicyWitness
 from vigil.errors import FormatError, PolicyError, RollbackError, ThresholdError
 
@@ -398,6 +399,14 @@ class Charter:
 # --------------------------------------------------------------------------- #
 
 
+@functools.lru_cache(maxsize=1024)
+def _parse_key(text: str) -> Verifier:
+    """:func:`parse_verifier_key`, once per distinct key text: a charter names the
+    same publisher and rebuilder keys for many repositories, and verifiers are
+    immutable, so sharing one is safe (errors are raised again, not cached)."""
+    return parse_verifier_key(text)
+
+
 class _Locator:
     """Maps (table path, key) to the line where the key is written, for messages.
 
@@ -564,7 +573,7 @@ class _Table:
 
     def ed25519_key(self, where: str, text: str) -> Ed25519Verifier:
         try:
-            verifier = parse_verifier_key(text)
+            verifier = _parse_key(text)
         except FormatError as exc:
             raise self.error(where, f"not a verifier key ({exc})") from exc
         if not isinstance(verifier, Ed25519Verifier):
