@@ -21,6 +21,7 @@ import json
 import threading
 import zlib
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from urllib.parse import quote, urlencode, urlsplit
 
 from vigil.client.http11 import Connection
@@ -32,9 +33,9 @@ __all__ = ["Fetched", "Fetcher"]
 _HEADERS = {"Accept-Encoding": "gzip", "User-Agent": "vigil-verify"}
 
 
+@dataclass(frozen=True, slots=True)
 class Fetched:
-    """A bundle as fetched (a plain class: ``dataclasses`` is not imported on
-    the path of ``vigil verify``).
+    """A bundle as fetched.
 
     Attributes:
         data: The (decompressed) bundle bytes.
@@ -42,16 +43,9 @@ class Fetched:
         transferred: Bytes of the body received on the wire.
     """
 
-    __slots__ = ("data", "transferred", "url")
-
-    def __init__(self, data: bytes, url: str, transferred: int) -> None:
-        self.data = data
-        self.url = url
-        self.transferred = transferred
-
-    def __repr__(self) -> str:
-        return f"Fetched(<{len(self.data)} bytes>, url={self.url!r}, " \
-            f"transferred={self.transferred})"
+    data: bytes
+    url: str
+    transferred: int
 
 
 class Fetcher:
