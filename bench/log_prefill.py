@@ -35,6 +35,7 @@ from vigil.cli.log import read_config
 from vigil.core import merkle
 from vigil.core.note import parse_note
 from vigil.core.tiles import tile_path
+from vigil.log.charter_policy import CharterLog
 from vigil.log.entry import EntryValidator
 from vigil.log.integrate import TreeBuilder
 from vigil.log.kinds import default_registry
@@ -64,6 +65,15 @@ def _write_files(root: Path, files: list[tuple[str, bytes]]) -> None:
         temp = target.with_name(target.name + ".tmp")
         temp.write_bytes(data)
         os.replace(temp, target)
+
+
+def _status_root(directory: Path, tiles: TileDir, size: int) -> bytes | None:
+    """The status-map root the server will compute for ``size`` entries (its own
+    replay): a log whose charter is in force signs checkpoints with it, and the
+    server refuses to re-sign a stored size with another text."""
+    charter_log = CharterLog(tiles, state_file=directory / "statusmap.json")
+    charter_log.load(size)
+    return charter_log.root()
 
 
 def prefill(directory: Path, count: int, *, workers: int = 2) -> None:
@@ -132,7 +142,8 @@ def prefill(directory: Path, count: int, *, workers: int = 2) -> None:
         signer = CheckpointSigner(origin=config.origin,
                                   signer=load_signer(directory / config.key_file),
                                   stored_text=lambda size: None)
-        note, text = signer.sign(builder.size, builder.root(), None)
+        note, text = signer.sign(builder.size, builder.root(), _status_root(directory, tiles,
+                                                                            builder.size))
         assert parse_note(note).text == text
         storage.store_checkpoint(builder.state(), note, text)
         tiles.write_checkpoint(note)

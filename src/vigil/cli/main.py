@@ -64,8 +64,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     fast = arguments[0] if arguments and arguments[0] in _FAST_COMMANDS else None
-    parser = build_parser(only=fast)
-    args = parser.parse_args(arguments)
+    args = None
+    if fast == "verify":
+        from vigil.cli.verify import parse_fast
+
+        args = parse_fast(arguments[1:])
+    if args is None:
+        parser = build_parser(only=fast)
+        args = parser.parse_args(arguments)
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE

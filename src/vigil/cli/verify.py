@@ -6,8 +6,11 @@ configuration or malformed input; 3 freshness cannot be confirmed (stale view
 under a charter that rejects stale views, offline, or no server reachable).
 With ``--all`` the worst code wins (1 over 3 over 0).
 
-Imports are deferred: ``rich`` only when rendering for people, ``httpx`` only
-when fetching, so a plugin calling ``vigil verify --json`` starts quickly.
+It runs on every package-manager refresh, so its start is kept short
+(issue 6; ``tests/unit/cli/test_verify_cold_start.py`` guards it): the client
+is imported when the arguments are read, plain arguments skip building
+argparse's parser (:func:`parse_fast`), and the table for people is plain
+text (:func:`render_text`), not rich.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from vigil.client.config import ClientConfig
     from vigil.client.run import Result
 
@@ -59,6 +64,48 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--save-bundle", type=Path, help="also write the bundle here")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(run=run_verify)
+
+
+_VALUES = {"--repo": str, "--metadata": Path, "--config": Path, "--charter": Path,
+           "--state-dir": Path, "--bundle": Path, "--save-bundle": Path}
+_FLAGS = ("--all", "--offline", "--json")
+
+
+def parse_fast(arguments: Sequence[str]) -> argparse.Namespace | None:
+    """The arguments after ``verify``, read without building argparse's parser.
+
+    Building it costs a package-manager hook about 4 ms per run (a help
+    formatter per option imports shutil; gettext imports locale). Only the
+    plain spelling is read here (``--option value``, each option of
+    :func:`add_parser` written out in full); anything else (help, ``=``,
+    abbreviations, a value starting with ``-``, a usage error) returns None,
+    and argparse parses it as before. The result equals argparse's (a test
+    compares them).
+    """
+    values: dict[str, Any] = {"verbose": False, "command": "verify", "url": [],
+                              "run": run_verify}
+    values.update({option[2:].replace("-", "_"): None for option in _VALUES})
+    values.update({flag[2:]: False for flag in _FLAGS})
+    position = 0
+    while position < len(arguments):
+        option = arguments[position]
+        if option in _FLAGS:
+            values[option[2:]] = True
+            position += 1
+            continue
+        if (option not in _VALUES and option != "--url") or position + 1 == len(arguments):
+            return None
+        value = arguments[position + 1]
+        if value.startswith("-"):
+            return None
+        if option == "--url":
+            values["url"].append(value)
+        else:
+            values[option[2:].replace("-", "_")] = _VALUES[option](value)
+        position += 2
+    if (values["repo"] is None) == (values["all"] is False):
+        return None  # neither or both of the required, exclusive --repo / --all
+    return argparse.Namespace(**values)
 
 
 def _config_paths(args: argparse.Namespace) -> tuple[list[Path], bool]:
@@ -182,34 +229,77 @@ def _print_json(results: list[Result], many: bool) -> None:
 
 
 def _render(results: list[Result]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
+    print(render_text(results, width=_width(), colour=_colour()), end="")
 
-    console = Console(highlight=False)
+
+def _width() -> int:
+    """The terminal's width, else ``COLUMNS``, else 80 (as rich did)."""
+    try:
+        return max(40, os.get_terminal_size(sys.stdout.fileno()).columns)
+    except (OSError, ValueError):
+        columns = os.environ.get("COLUMNS", "")
+        return max(40, int(columns)) if columns.isdigit() else 80
+
+
+def _colour() -> bool:
+    """ANSI colours on a terminal, unless NO_COLOR is set or TERM is dumb."""
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ \
+        and os.environ.get("TERM") != "dumb"
+
+
+_SGR = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33"}
+
+
+def render_text(results: list[Result], *, width: int, colour: bool) -> str:
+    """The human output: a header per repository and a table of its checks.
+
+    Plain text with optional ANSI colours, not rich: importing rich costs more
+    (about 20 ms) than the verification does. The table's third column (what
+    was found, then "→ what to do") is wrapped to ``width``.
+    """
+
+    def paint(text: str, style: str) -> str:
+        if not colour or not text:
+            return text
+        codes = ";".join(_SGR[word] for word in style.split())
+        return f"\x1b[{codes}m{text}\x1b[0m"
+
+    out: list[str] = []
     for result in results:
-        colour = _VERDICT_COLOURS[result.verdict]
-        header = Text.assemble((result.repository, "bold"), "  ", (result.verdict.upper(), colour))
+        header = f"{paint(result.repository, 'bold')}  " \
+            f"{paint(result.verdict.upper(), _VERDICT_COLOURS[result.verdict])}"
         if result.source:
-            header.append(f"  via {result.source} ({result.transferred or result.bundle_bytes} B)",
-                          style="dim")
-        console.print(header)
+            size = result.transferred or result.bundle_bytes
+            header += paint(f"  via {result.source} ({size} B)", "dim")
+        out.append(header)
         if result.report is None:
-            console.print(f"  [yellow]?[/yellow] {result.error}")
-            console.print("    [dim]→ cannot confirm freshness: check the network or the "
-                          "configured servers; verify later[/dim]")
+            out.append(f"  {paint('?', 'yellow')} {result.error}")
+            out.append(paint("    → cannot confirm freshness: check the network or the "
+                             "configured servers; verify later", "dim"))
             continue
-        table = Table(show_header=False, box=None, padding=(0, 1), pad_edge=False)
-        table.add_column(width=3)
-        table.add_column(no_wrap=True)
-        table.add_column(overflow="fold")
-        for check in result.report.checks:
+        checks = result.report.checks
+        title_width = max((len(c.title) for c in checks), default=0)
+        indent = 3 + 2 + title_width + 2
+        fold = max(20, width - indent)
+        for check in checks:
             style = _COLOURS[check.outcome]
-            detail = Text(check.detail)
+            lines = [paint(line, "") for line in _wrap(check.detail, fold)]
             if check.hint and check.outcome not in ("pass", "skip"):
-                detail.append(f"\n→ {check.hint}", style="dim")
-            table.add_row(Text(f" {_SYMBOLS[check.outcome]}", style=style),
-                          Text(check.title, style=style), detail)
-        console.print(table)
+                lines += [paint(line, "dim") for line in _wrap(f"→ {check.hint}", fold)]
+            symbol = f" {_SYMBOLS[check.outcome]}".ljust(3)
+            title = check.title.ljust(title_width)
+            out.append(f"{paint(symbol, style)}  {paint(title, style)}  {lines[0]}".rstrip())
+            out.extend(" " * indent + line for line in lines[1:])
         for path in result.evidence:
-            console.print(f"  [red]evidence kept:[/red] {path}")
+            out.append(f"  {paint('evidence kept:', 'red')} {path}")
+    return "".join(line + "\n" for line in out)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """Lines of ``text`` of at most ``width`` characters (long words are folded)."""
+    import textwrap
+
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        lines += textwrap.wrap(paragraph, width, break_on_hyphens=False) or [""]
+    return lines

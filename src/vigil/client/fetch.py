@@ -6,9 +6,10 @@ the configured mirrors). Nothing a server says is trusted here:
 (connection, status, size) yields a :class:`TransportError` naming the reason
 and the caller moves on to the next.
 
-The standard library's ``http.client`` does the work: a package-manager hook
-starts ``vigil verify`` on every refresh, and httpx alone costs more to import
-(about 90 ms here) than the whole verification. Bodies are capped at
+The request goes through :mod:`vigil.client.http11`, a minimal HTTP/1.1
+client over a socket: a package-manager hook starts ``vigil verify`` on every
+refresh, and ``http.client`` (with the ``email`` package and ``ssl``) or httpx
+cost more to import than the request takes. Bodies are capped at
 :data:`~vigil.core.bundle.MAX_BUNDLE_BYTES` on the wire and after gzip
 decoding; redirects are not followed; connections are kept per server and
 thread, so ``--all`` reuses them.
@@ -16,7 +17,6 @@ thread, so ``--all`` reuses them.
 
 from __future__ import annotations
 
-import http.client
 import json
 import threading
 import zlib
@@ -24,12 +24,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode, urlsplit
 
+from vigil.client.http11 import Connection
 from vigil.core.bundle import MAX_BUNDLE_BYTES
 from vigil.errors import TransportError
 
 __all__ = ["Fetched", "Fetcher"]
 
-_USER_AGENT = "vigil-verify"
+_HEADERS = {"Accept-Encoding": "gzip", "User-Agent": "vigil-verify"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +58,7 @@ class Fetcher:
     def __init__(self, timeout_s: float) -> None:
         self._timeout_s = timeout_s
         self._local = threading.local()
-        self._all: list[http.client.HTTPConnection] = []
+        self._all: list[Connection] = []
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -89,62 +90,39 @@ class Fetcher:
             except TransportError as exc:
                 yield TransportError(f"{server}: {exc}")
 
-    def _connection(self, server: str) -> tuple[http.client.HTTPConnection, str]:
+    def _connection(self, server: str) -> tuple[Connection, str]:
         parts = urlsplit(server)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        prefix = parts.path.rstrip("/")
+        if parts.scheme not in ("http", "https") or not parts.hostname or port == -1 \
+                or not prefix.isascii() or not prefix.isprintable() or " " in prefix:
             raise TransportError(f"not an http(s) URL: {server[:80]!r}")
-        connections: dict[str, http.client.HTTPConnection] = getattr(
-            self._local, "connections", {}
-        )
+        connections: dict[str, Connection] = getattr(self._local, "connections", {})
         self._local.connections = connections
         connection = connections.get(server)
         if connection is None:
-            kind = http.client.HTTPSConnection if parts.scheme == "https" else \
-                http.client.HTTPConnection
-            connection = kind(parts.hostname, parts.port, timeout=self._timeout_s)
+            connection = Connection(parts.scheme, parts.hostname, port, self._timeout_s)
             connections[server] = connection
             with self._lock:
                 self._all.append(connection)
-        return connection, parts.path.rstrip("/")
+        return connection, prefix
 
     def _get(self, server: str, path: str) -> Fetched:
         connection, prefix = self._connection(server)
-        headers = {"Accept-Encoding": "gzip", "User-Agent": _USER_AGENT}
-        for attempt in (1, 2):  # a kept connection the server closed: reconnect once
-            try:
-                connection.request("GET", prefix + path, headers=headers)
-                response = connection.getresponse()
-                body = _read_capped(response)
-                break
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) \
-                    as exc:
-                connection.close()
-                if attempt == 2:
-                    raise TransportError(f"connection lost ({exc})") from exc
-            except (OSError, http.client.HTTPException) as exc:
-                connection.close()
-                raise TransportError(f"{type(exc).__name__}: {exc}") from exc
+        response = connection.get(prefix + path, _HEADERS, max_bytes=MAX_BUNDLE_BYTES)
+        body = response.body
         if response.status != 200:
             raise TransportError(f"HTTP {response.status} {_message(body)}")
         data = body
-        encoding = (response.getheader("Content-Encoding") or "identity").lower()
+        encoding = response.headers.get("content-encoding", "identity").lower()
         if encoding == "gzip":
             data = _gunzip(body)
         elif encoding != "identity":
             raise TransportError(f"unsupported Content-Encoding {encoding[:40]!r}")
         return Fetched(data, server, len(body))
-
-
-def _read_capped(response: http.client.HTTPResponse) -> bytes:
-    declared = response.getheader("Content-Length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BUNDLE_BYTES:
-        response.close()
-        raise TransportError(f"answer of {declared} bytes, more than {MAX_BUNDLE_BYTES}")
-    body = response.read(MAX_BUNDLE_BYTES + 1)
-    if len(body) > MAX_BUNDLE_BYTES:
-        response.close()
-        raise TransportError(f"answer larger than {MAX_BUNDLE_BYTES} bytes")
-    return body
 
 
 def _gunzip(body: bytes) -> bytes:

@@ -203,9 +203,11 @@ class State:
         return checkpoint, data
 
     def set_checkpoint(self, checkpoint: Checkpoint, note: bytes) -> None:
-        """Remember a verified checkpoint (never a smaller tree than the stored one)."""
+        """Remember a verified checkpoint (never a smaller tree than the stored one;
+        the very note already stored is not written again: each write costs two
+        fsyncs, on every run of a package-manager hook)."""
         stored = self.checkpoint(checkpoint.origin)
-        if stored is not None and stored[0].size > checkpoint.size:
+        if stored is not None and (stored[0].size > checkpoint.size or stored[1] == note):
             return
         write_atomic(self.directory / "logs" / f"{_id(checkpoint.origin)}.checkpoint", note)
 
@@ -216,6 +218,11 @@ class State:
 
     def version(self, repository: str) -> int | None:
         """The last version of ``repository`` this machine accepted."""
+        accepted = self._accepted(repository)
+        return None if accepted is None else accepted[0]
+
+    def _accepted(self, repository: str) -> tuple[int, object] | None:
+        """The stored (version, digest) of ``repository``, or None."""
         path = self._repository_path(repository)
         data = _read(path)
         if data is None:
@@ -227,12 +234,14 @@ class State:
                 raise ValueError("not this repository's record")
         except (ValueError, KeyError, TypeError) as exc:
             raise StorageError(f"{path}: malformed ({exc}); remove it to start over") from exc
-        return version
+        return version, value.get("digest")
 
     def set_version(self, repository: str, version: int, digest: str) -> None:
-        """Remember an accepted version (never lower than the stored one)."""
-        stored = self.version(repository)
-        if stored is not None and stored > version:
+        """Remember an accepted version (never lower than the stored one). The
+        record keeps when the version was first accepted: an unchanged one is
+        not written again (two fsyncs on every run of a package-manager hook)."""
+        stored = self._accepted(repository)
+        if stored is not None and (stored[0] > version or stored == (version, digest)):
             return
         document = {"repository": repository, "version": version, "digest": digest,
                     "accepted": int(time.time())}

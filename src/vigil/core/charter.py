@@ -97,6 +97,7 @@ No I/O, no clock.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import tomllib
@@ -421,6 +422,14 @@ class Charter:
 # --------------------------------------------------------------------------- #
 
 
+@functools.lru_cache(maxsize=1024)
+def _parse_key(text: str) -> Verifier:
+    """:func:`parse_verifier_key`, once per distinct key text: a charter names the
+    same publisher and rebuilder keys for many repositories, and verifiers are
+    immutable, so sharing one is safe (errors are raised again, not cached)."""
+    return parse_verifier_key(text)
+
+
 class _Locator:
     """Maps (table path, key) to the line where the key is written, for messages.
 
@@ -428,15 +437,19 @@ class _Locator:
     headers ``[[a.b]]`` (counted, so the third ``[[repository]]`` is
     ``("repository", 2)``), and ``key =`` lines. Multi-line strings are
     skipped. Good enough to point people at a line; parsing itself is
-    ``tomllib``'s.
+    ``tomllib``'s. The scan runs on the first lookup, i.e. only when a
+    message needs a line: a valid charter is parsed on every ``vigil verify``.
     """
 
     _HEADER = re.compile(r"\s*(\[\[?)\s*([A-Za-z0-9_.\- ]+?)\s*\]\]?\s*(#.*)?$")
     _KEY = re.compile(r"""\s*(?:"([^"\\]*)"|'([^']*)'|([A-Za-z0-9_\-]+))\s*=""")
 
     def __init__(self, text: str) -> None:
+        self._text: str | None = text
         self._lines: dict[tuple[tuple[str | int, ...], str], int] = {}
         self._tables: dict[tuple[str | int, ...], int] = {}
+
+    def _scan(self, text: str) -> None:
         counters: dict[tuple[str | int, ...], int] = {}
         current: tuple[str | int, ...] = ()
         in_multiline: str | None = None
@@ -469,6 +482,9 @@ class _Locator:
                         in_multiline = quote
 
     def line(self, table: tuple[str | int, ...], key: str | None) -> int | None:
+        if self._text is not None:
+            self._scan(self._text)
+            self._text = None
         if key is not None:
             key = re.sub(r"\[\d+\]$", "", key)  # "keys[2]": the line of "keys ="
             found = self._lines.get((table, key)) or self._tables.get((*table, key))
@@ -586,7 +602,7 @@ class _Table:
 
     def ed25519_key(self, where: str, text: str) -> Ed25519Verifier:
         try:
-            verifier = parse_verifier_key(text)
+            verifier = _parse_key(text)
         except FormatError as exc:
             raise self.error(where, f"not a verifier key ({exc})") from exc
         if not isinstance(verifier, Ed25519Verifier):

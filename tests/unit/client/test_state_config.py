@@ -44,6 +44,29 @@ def test_checkpoint_and_version_never_go_back(tmp_path: Path) -> None:
     assert not list(tmp_path.rglob("*.tmp"))
 
 
+def test_unchanged_state_is_not_written_again(tmp_path: Path) -> None:
+    """A hook runs on every refresh: a run that learns nothing new writes nothing
+    (each atomic write costs two fsyncs); anything new is still written."""
+    log = MemoryLog()
+    log.submit(signed_charter(SPEC))
+    small = _checkpoint(log)
+    log.submit(signed_charter(SPEC.next()))
+    big = _checkpoint(log)
+    with State(tmp_path) as state:
+        state.set_checkpoint(small[0], small[1])  # type: ignore[arg-type]
+        state.set_version("oss", 5, "sha256:00")
+        files = sorted(p for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".lock")
+        before = [(p.stat().st_ino, p.stat().st_mtime_ns, p.read_bytes()) for p in files]
+        state.set_checkpoint(small[0], small[1])  # type: ignore[arg-type]
+        state.set_version("oss", 5, "sha256:00")
+        assert [(p.stat().st_ino, p.stat().st_mtime_ns, p.read_bytes()) for p in files] == before
+        state.set_checkpoint(big[0], big[1])  # type: ignore[arg-type]
+        state.set_version("oss", 5, "sha256:11")
+        stored = state.checkpoint(ORIGIN)
+        assert stored is not None and stored[1] == big[1]
+        assert b"sha256:11" in next((tmp_path / "repositories").iterdir()).read_bytes()
+
+
 def test_damaged_state_files_are_named(tmp_path: Path) -> None:
     with State(tmp_path) as state:
         state.set_version("oss", 1, "sha256:00")

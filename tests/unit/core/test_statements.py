@@ -44,8 +44,12 @@ def mutate(statement_bytes: bytes, **changes: Any) -> Any:
 def test_time_is_one_spelling_per_instant() -> None:
     assert format_time(T0) == "2023-11-14T22:13:20Z"
     assert parse_time("2023-11-14T22:13:20Z", what="t") == T0
+    assert parse_time("2024-02-29T23:59:59Z", what="t") == 1709251199
+    assert parse_time("1969-12-31T23:59:59Z", what="t") == -1
     for bad in ("2023-11-14T22:13:20+00:00", "2023-11-14t22:13:20z", "2023-11-14T22:13:20.5Z",
-                "2023-02-30T00:00:00Z", "2023-11-14 22:13:20Z", 5):
+                "2023-02-30T00:00:00Z", "2023-11-14 22:13:20Z", 5, "2023-02-29T00:00:00Z",
+                "2023-11-14T24:00:00Z", "2023-11-14T23:60:00Z", "2023-11-14T23:59:60Z",
+                "2023-13-01T00:00:00Z", "0000-01-01T00:00:00Z", "٢٠٢٣-11-14T22:13:20Z"):
         with pytest.raises(FormatError, match="t: "):
             parse_time(bad, what="t")
 
