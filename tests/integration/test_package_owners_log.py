@@ -14,86 +14,33 @@ replaying with the real rules, names the entry.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
-from charterkit import T0, sign_charter, state_digest
-from logsupport import ROOT, ServerProcess, vigil
+from charterkit import T0, state_digest
+from charterlogkit import CharterLogServer, charter_log
+from logsupport import vigil
 from ownerkit import ALICE, BOARD, FIRST, J1, J2, PUB, SPEC, publish, rpm, with_changed
-from vigil.core.dsse import Envelope, format_envelope
 from vigil.core.intoto import Subject
 from vigil.core.note import Ed25519Signer
 from vigil.core.statements import release_statement
-from vigil.log.config import format_config, parse_config
 
 ORIGIN = "test.example/owners"
-TAMPERED = [sys.executable, str(ROOT / "tests" / "tampered_log.py")]
-
-
-@dataclass
-class Log:
-    directory: Path
-    server: ServerProcess
-    log_key: str
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def submit(self, envelope: Envelope, status: int = 200) -> dict[str, Any]:
-        response = httpx.post(self.url + "/api/v1/entries", content=format_envelope(envelope),
-                              timeout=30)
-        assert response.status_code == status, response.text
-        return dict(response.json())
-
-    def cli(self, *args: str, check: bool = True) -> Any:
-        """A role command against this log."""
-        return vigil(*args, "--url", self.url, "--log-key", self.log_key, check=check)
-
-    def audit(self) -> Any:
-        return vigil("audit", self.url, "--log-key", self.log_key, "--quiet", check=False)
-
-
-def start_log(tmp_path: Path, name: str, *, tampered: bool) -> Log:
-    directory = tmp_path / name
-    charter_file = tmp_path / f"{name}-charter.json"
-    charter_file.write_bytes(format_envelope(sign_charter(SPEC.text(), [BOARD])))
-    vigil("log", "init", str(directory), "--origin", ORIGIN, "--charter", str(charter_file))
-    config = parse_config((directory / "config.toml").read_text())
-    config = replace(
-        config, sequencer=replace(config.sequencer, checkpoint_interval_s=0.05, submit_wait_s=10.0)
-    )
-    (directory / "config.toml").write_text(format_config(config))
-    extra: dict[str, Any] = {}
-    if tampered:
-        extra = {"cli": TAMPERED, "env": {"VIGIL_TAMPER_SKIP_OWNERS": "1"}}
-    server = ServerProcess(directory, **extra)
-    server.wait_ready()
-    return Log(directory, server, config.public_key)
 
 
 @pytest.fixture
-def honest(tmp_path: Path) -> Iterator[Log]:
-    log = start_log(tmp_path, "honest", tampered=False)
-    try:
+def honest(tmp_path: Path) -> Iterator[CharterLogServer]:
+    with charter_log(tmp_path, "honest", origin=ORIGIN, charter=SPEC.text(), board=[BOARD]) as log:
         yield log
-    finally:
-        log.server.stop()
 
 
 @pytest.fixture
-def tampered(tmp_path: Path) -> Iterator[Log]:
-    log = start_log(tmp_path, "tampered", tampered=True)
-    try:
+def tampered(tmp_path: Path) -> Iterator[CharterLogServer]:
+    with charter_log(tmp_path, "tampered", origin=ORIGIN, charter=SPEC.text(), board=[BOARD],
+                     tamper={"VIGIL_TAMPER_SKIP_OWNERS": "1"}) as log:
         yield log
-    finally:
-        log.server.stop()
 
 
 def key_file(tmp_path: Path, signer: Ed25519Signer) -> str:
@@ -114,7 +61,9 @@ def statement_file(tmp_path: Path, version: int, artifacts: list[tuple[str, byte
     return path
 
 
-def test_owners_sign_with_the_cli_and_the_log_enforces(tmp_path: Path, honest: Log) -> None:
+def test_owners_sign_with_the_cli_and_the_log_enforces(
+    tmp_path: Path, honest: CharterLogServer
+) -> None:
     shown = vigil("charter", "show", str(tmp_path / "honest-charter.json")).stdout
     assert "Package 'foo': owned by own-alice (" in shown
     assert "2 of the 3 janitors of team 'janitors' together can change any package" in shown
@@ -155,7 +104,7 @@ def test_owners_sign_with_the_cli_and_the_log_enforces(tmp_path: Path, honest: L
     assert "consistent" in audit.stdout
 
 
-def test_a_log_that_skips_the_owners_is_caught_by_audit(tampered: Log) -> None:
+def test_a_log_that_skips_the_owners_is_caught_by_audit(tampered: CharterLogServer) -> None:
     tampered.submit(publish(1, list(FIRST), [PUB, J1, J2]))
     # The publisher alone changes foo, and the tampered log takes it.
     lie = tampered.submit(publish(2, with_changed(FIRST, "foo"), [PUB]))["index"]

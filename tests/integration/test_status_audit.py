@@ -9,9 +9,7 @@ the log catches it and names the first entry the log lied about.
 from __future__ import annotations
 
 import base64
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +21,10 @@ from charterkit import (
     one_repository,
     rebuild,
     release,
-    sign_charter,
 )
-from logsupport import ROOT, ServerProcess, vigil
+from charterlogkit import CharterLogServer, charter_log
 from openapi_check import check_response
 from vigil.core.checkpoint import verify_checkpoint
-from vigil.core.dsse import format_envelope
 from vigil.core.note import parse_verifier_key
 from vigil.core.statusmap import (
     GovernanceRecord,
@@ -38,70 +34,25 @@ from vigil.core.statusmap import (
     parse_record_proof,
     verify_status_answer,
 )
-from vigil.log.config import format_config, parse_config
 
 ORIGIN = "test.example/charter"
 SPEC, BOARD, PUB, RB, SEC = one_repository("e2e")
-TAMPERED = [sys.executable, str(ROOT / "tests" / "tampered_log.py")]
-
-
-@dataclass
-class Log:
-    directory: Path
-    server: ServerProcess
-    log_key: str
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def submit(self, envelope: Any, status: int = 200) -> dict[str, Any]:
-        response = httpx.post(self.url + "/api/v1/entries", content=format_envelope(envelope),
-                              timeout=30)
-        assert response.status_code == status, response.text
-        return dict(response.json())
-
-    def audit(self) -> Any:
-        return vigil("audit", self.url, "--log-key", self.log_key, "--quiet", check=False)
-
-
-def start_log(tmp_path: Path, name: str, cli: list[str] | None = None) -> Log:
-    directory = tmp_path / name
-    charter_file = tmp_path / f"{name}-charter.json"
-    charter_file.write_bytes(format_envelope(sign_charter(SPEC.text(), [BOARD])))
-    vigil("log", "init", str(directory), "--origin", ORIGIN, "--charter", str(charter_file))
-    config = parse_config((directory / "config.toml").read_text())
-    config = replace(
-        config, sequencer=replace(config.sequencer, checkpoint_interval_s=0.05, submit_wait_s=10.0)
-    )
-    (directory / "config.toml").write_text(format_config(config))
-    extra: dict[str, Any] = {}
-    if cli is not None:
-        extra = {"cli": cli, "env": {"VIGIL_TAMPER_HIDE": "oss"}}
-    server = ServerProcess(directory, **extra)
-    server.wait_ready()
-    return Log(directory, server, config.public_key)
 
 
 @pytest.fixture
-def honest(tmp_path: Path) -> Iterator[Log]:
-    log = start_log(tmp_path, "honest")
-    try:
+def honest(tmp_path: Path) -> Iterator[CharterLogServer]:
+    with charter_log(tmp_path, "honest", origin=ORIGIN, charter=SPEC.text(), board=[BOARD]) as log:
         yield log
-    finally:
-        log.server.stop()
 
 
 @pytest.fixture
-def tampered(tmp_path: Path) -> Iterator[Log]:
-    log = start_log(tmp_path, "tampered", TAMPERED)
-    try:
+def tampered(tmp_path: Path) -> Iterator[CharterLogServer]:
+    with charter_log(tmp_path, "tampered", origin=ORIGIN, charter=SPEC.text(), board=[BOARD],
+                     tamper={"VIGIL_TAMPER_HIDE": "oss"}) as log:
         yield log
-    finally:
-        log.server.stop()
 
 
-def client_status(log: Log, repository: str) -> tuple[Any, int]:
+def client_status(log: CharterLogServer, repository: str) -> tuple[Any, int]:
     """What a client checks: checkpoint, map proof, every named entry's inclusion."""
     response = httpx.get(f"{log.url}/api/v1/status/{repository}", timeout=30)
     assert response.status_code == 200, response.text
@@ -126,7 +77,7 @@ def client_status(log: Log, repository: str) -> tuple[Any, int]:
     return verified.record, checkpoint.checkpoint.size
 
 
-def test_honest_log_enforces_proves_and_audits_clean(honest: Log) -> None:
+def test_honest_log_enforces_proves_and_audits_clean(honest: CharterLogServer) -> None:
     assert honest.submit(release("oss", 1, [PUB]))["index"] == 1
     refused = honest.submit(release("oss", 2, [SEC]), status=422)
     assert refused["error"] == "rejected" and "none of whom is a publisher" in refused["message"]
@@ -147,7 +98,7 @@ def test_honest_log_enforces_proves_and_audits_clean(honest: Log) -> None:
     assert "consistent" in result.stdout
 
 
-def test_tampered_status_map_is_caught_by_audit(tampered: Log) -> None:
+def test_tampered_status_map_is_caught_by_audit(tampered: CharterLogServer) -> None:
     tampered.submit(release("oss", 1, [PUB]))
     hidden = tampered.submit(release("oss", 2, [PUB]))["index"]
     tampered.submit(advisory("oss", "VSA-1", [SEC], version=2))
