@@ -115,7 +115,7 @@ from vigil.core.dsse import (
 )
 from vigil.core.intoto import Statement, Subject, build_statement, parse_statement
 from vigil.core.note import Ed25519Verifier, Verifier, parse_verifier_key
-from vigil.core.owners import TEAM_PREFIX, Owner, Ownership, Team
+from vigil.core.owners import TEAM_PREFIX, Owner, Ownership, Team, check_key_set
 from vigil.core.packages import check_package_name
 from vigil.core.policy import QUORUM_NONE, Policy, PolicyGroup, PolicyLog, PolicyWitness
 from vigil.errors import FormatError, PolicyError, RollbackError, ThresholdError
@@ -229,21 +229,9 @@ class Role:
     _by_vkey: Mapping[str, Ed25519Verifier] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.keys, tuple) or not self.keys:
-            raise FormatError("role: want at least one key")
+        check_key_set(self.keys, what="role", note="; a key counts once")
         if len(self.keys) > MAX_KEYS_PER_ROLE:
             raise FormatError(f"role: {len(self.keys)} keys, want at most {MAX_KEYS_PER_ROLE}")
-        seen: dict[bytes, Ed25519Verifier] = {}
-        for key in self.keys:
-            if not isinstance(key, Ed25519Verifier):
-                raise FormatError(f"role: key {key!r} is not an Ed25519 note key")
-            other = seen.get(key.public_key)
-            if other is not None:
-                raise FormatError(
-                    f"role: key {describe_key(key)} is listed twice "
-                    f"(same public key as {describe_key(other)}); a key counts once"
-                )
-            seen[key.public_key] = key
         if isinstance(self.threshold, bool) or not isinstance(self.threshold, int):
             raise FormatError("role: threshold must be an integer")
         if not 1 <= self.threshold <= len(self.keys):

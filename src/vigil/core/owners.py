@@ -49,6 +49,7 @@ __all__ = [
     "PackageChange",
     "Team",
     "check_approvals",
+    "check_key_set",
     "package_changes",
 ]
 
@@ -60,6 +61,30 @@ Change = Literal["added", "changed", "removed"]
 
 def _describe(key: Ed25519Verifier) -> str:
     return f"{key.name} ({key.key_hash.hex()})"
+
+
+def check_key_set(keys: object, *, what: str, note: str = "") -> None:
+    """Refuse an empty key list, a key that is not Ed25519, or one public key twice.
+
+    A charter role or team counts each key once, so a key listed twice (even
+    under another name) would let fewer people seem to meet a threshold.
+
+    Raises:
+        FormatError: ``"<what>: ..."``, ending with ``note`` for a key listed twice.
+    """
+    if not isinstance(keys, tuple) or not keys:
+        raise FormatError(f"{what}: want at least one key")
+    seen: dict[bytes, Ed25519Verifier] = {}
+    for key in keys:
+        if not isinstance(key, Ed25519Verifier):
+            raise FormatError(f"{what}: key {key!r} is not an Ed25519 note key")
+        other = seen.get(key.public_key)
+        if other is not None:
+            raise FormatError(
+                f"{what}: key {_describe(key)} is listed twice "
+                f"(same public key as {_describe(other)}){note}"
+            )
+        seen[key.public_key] = key
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,19 +100,7 @@ class Team:
     keys: tuple[Ed25519Verifier, ...]
 
     def __post_init__(self) -> None:
-        if not isinstance(self.keys, tuple) or not self.keys:
-            raise FormatError(f"team {self.name!r}: want at least one key")
-        seen: dict[bytes, Ed25519Verifier] = {}
-        for key in self.keys:
-            if not isinstance(key, Ed25519Verifier):
-                raise FormatError(f"team {self.name!r}: {key!r} is not an Ed25519 note key")
-            other = seen.get(key.public_key)
-            if other is not None:
-                raise FormatError(
-                    f"team {self.name!r}: key {_describe(key)} is listed twice "
-                    f"(same public key as {_describe(other)})"
-                )
-            seen[key.public_key] = key
+        check_key_set(self.keys, what=f"team {self.name!r}")
 
     def describe(self) -> str:
         """``team 'NAME' (alice (hex8), bob (hex8))``."""
