@@ -23,9 +23,10 @@ from vigil.core.charter import (
     parse_signed_charter,
 )
 from vigil.core.dsse import PAYLOAD_TYPE_INTOTO, Envelope, add_signatures, sign_envelope
-from vigil.core.note import Ed25519Signer, Ed25519Verifier
+from vigil.core.note import Ed25519Signer
 from vigil.core.policy import PolicyGroup
 from vigil.errors import FormatError
+from vigil.roles.key_wording import describe_key_changes, describe_keys
 from vigil.roles.ownership import (
     describe_ownership,
     describe_ownership_changes,
@@ -50,10 +51,6 @@ def format_duration(seconds: int) -> str:
             count = seconds // size
             return f"{count} {unit}{'s' if count != 1 else ''}"
     return f"{seconds} second{'s' if seconds != 1 else ''}"
-
-
-def _keys(keys: Sequence[Ed25519Verifier]) -> str:
-    return ", ".join(describe_key(k) for k in keys) or "nobody"
 
 
 def charter_template(name: str, foundation: Sequence[str], threshold: int) -> bytes:
@@ -137,7 +134,7 @@ def describe_charter(charter: Charter) -> list[str]:
     foundation = charter.foundation
     lines.append(
         f"Foundation: {foundation.threshold} of {len(foundation.keys)} keys must sign every "
-        f"change to this charter: {_keys(foundation.keys)}."
+        f"change to this charter: {describe_keys(foundation.keys)}."
     )
     for log in charter.logs:
         where = f" at {', '.join(log.urls)}" if log.urls else ""
@@ -157,7 +154,7 @@ def describe_charter(charter: Charter) -> list[str]:
     if charter.security is not None:
         lines.append(
             f"Security team: {charter.security.threshold} of {len(charter.security.keys)} keys "
-            f"must sign an advisory: {_keys(charter.security.keys)}."
+            f"must sign an advisory: {describe_keys(charter.security.keys)}."
         )
     else:
         lines.append("No security team: nobody can log advisories.")
@@ -180,16 +177,17 @@ def _group(group: PolicyGroup) -> str:
 def _describe_repository(repo: Repository) -> list[str]:
     lines = [
         f"Repository {repo.name!r} ({repo.format}): a release needs {repo.publishers.threshold} "
-        f"of {len(repo.publishers.keys)} publisher signatures ({_keys(repo.publishers.keys)})."
+        f"of {len(repo.publishers.keys)} publisher signatures "
+        f"({describe_keys(repo.publishers.keys)})."
     ]
     if repo.rebuilds_required:
         lines.append(
             f"  Clients want {repo.rebuilds_required} of these rebuilders to report the same "
-            f"bits: {_keys(repo.rebuilders)}."
+            f"bits: {describe_keys(repo.rebuilders)}."
         )
     elif repo.rebuilders:
         lines.append(
-            f"  Rebuilders may attest ({_keys(repo.rebuilders)}), but none is required."
+            f"  Rebuilders may attest ({describe_keys(repo.rebuilders)}), but none is required."
         )
     else:
         lines.append("  No rebuilds are required.")
@@ -206,21 +204,6 @@ def _describe_repository(repo: Repository) -> list[str]:
     return lines + describe_ownership(repo)
 
 
-def _key_changes(
-    what: str, old: Sequence[Ed25519Verifier], new: Sequence[Ed25519Verifier]
-) -> list[str]:
-    old_keys = {k.public_key: k for k in old}
-    new_keys = {k.public_key: k for k in new}
-    lines = []
-    added = [k for pub, k in new_keys.items() if pub not in old_keys]
-    removed = [k for pub, k in old_keys.items() if pub not in new_keys]
-    if added:
-        lines.append(f"{what}: adds {_keys(added)}.")
-    if removed:
-        lines.append(f"{what}: removes {_keys(removed)}.")
-    return lines
-
-
 def describe_changes(old: Charter, new: Charter) -> list[str]:
     """What changes from ``old`` to ``new``, one sentence per line."""
     lines = []
@@ -235,7 +218,7 @@ def describe_changes(old: Charter, new: Charter) -> list[str]:
             f"It does not name version {old.version}'s digest ({digest_text(old.digest)}) as "
             "previous: it would be refused."
         )
-    lines += _key_changes("Foundation", old.foundation.keys, new.foundation.keys)
+    lines += describe_key_changes("Foundation", old.foundation.keys, new.foundation.keys)
     if old.foundation.threshold != new.foundation.threshold:
         lines.append(
             f"Foundation: signatures needed go from {old.foundation.threshold} to "
@@ -263,7 +246,7 @@ def describe_changes(old: Charter, new: Charter) -> list[str]:
         lines.append("Witnesses: " + ("; ".join(parts) or "keys, groups or auditing change") + ".")
     old_sec = old.security.keys if old.security else ()
     new_sec = new.security.keys if new.security else ()
-    lines += _key_changes("Security team", old_sec, new_sec)
+    lines += describe_key_changes("Security team", old_sec, new_sec)
     if (old.security and old.security.threshold) != (new.security and new.security.threshold):
         lines.append(
             f"Security team: signatures needed go from "
@@ -296,7 +279,7 @@ def describe_changes(old: Charter, new: Charter) -> list[str]:
 
 def _repository_changes(old: Repository, new: Repository) -> list[str]:
     what = f"Repository {new.name!r}"
-    lines = _key_changes(f"{what} publishers", old.publishers.keys, new.publishers.keys)
+    lines = describe_key_changes(f"{what} publishers", old.publishers.keys, new.publishers.keys)
     if old.publishers.threshold != new.publishers.threshold:
         lines.append(
             f"{what}: publisher signatures needed go from {old.publishers.threshold} to "
@@ -304,7 +287,7 @@ def _repository_changes(old: Repository, new: Repository) -> list[str]:
         )
     if old.format != new.format:
         lines.append(f"{what}: format changes from {old.format} to {new.format}.")
-    lines += _key_changes(f"{what} rebuilders", old.rebuilders, new.rebuilders)
+    lines += describe_key_changes(f"{what} rebuilders", old.rebuilders, new.rebuilders)
     if old.rebuilds_required != new.rebuilds_required:
         lines.append(
             f"{what}: required reproduced rebuilds go from {old.rebuilds_required} to "

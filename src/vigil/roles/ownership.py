@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 from vigil.core.charter import Charter, Repository, describe_key
 from vigil.core.owners import Owner, Ownership, Team
+from vigil.roles.key_wording import describe_key_changes
 
 __all__ = [
     "describe_ownership",
@@ -73,19 +74,6 @@ def describe_ownership(repo: Repository) -> list[str]:
     return lines
 
 
-def _team_key_changes(what: str, old: Team, new: Team) -> list[str]:
-    old_keys = {k.public_key: k for k in old.keys}
-    new_keys = {k.public_key: k for k in new.keys}
-    lines = []
-    added = [describe_key(k) for p, k in new_keys.items() if p not in old_keys]
-    removed = [describe_key(k) for p, k in old_keys.items() if p not in new_keys]
-    if added:
-        lines.append(f"{what}: adds {', '.join(added)}.")
-    if removed:
-        lines.append(f"{what}: removes {', '.join(removed)}.")
-    return lines
-
-
 def describe_team_changes(old: Charter, new: Charter) -> list[str]:
     """Teams added, removed, or whose members change."""
     lines = []
@@ -93,7 +81,7 @@ def describe_team_changes(old: Charter, new: Charter) -> list[str]:
         if name not in old.teams:
             lines.append(f"Adds team {name!r}: {_members(team)}.")
         else:
-            lines += _team_key_changes(f"Team {name!r}", old.teams[name], team)
+            lines += describe_key_changes(f"Team {name!r}", old.teams[name].keys, team.keys)
     for name in old.teams:
         if name not in new.teams:
             lines.append(f"Removes team {name!r}.")
