@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from charterkit import T0, state_digest
-from charterlogkit import CharterLogServer, charter_log
+from charterserver import CharterLogServer, charter_log
 from logsupport import vigil
 from ownerkit import ALICE, BOARD, FIRST, J1, J2, PUB, SPEC, publish, rpm, with_changed
 from vigil.core.intoto import Subject

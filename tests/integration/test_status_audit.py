@@ -22,7 +22,7 @@ from charterkit import (
     rebuild,
     release,
 )
-from charterlogkit import CharterLogServer, charter_log
+from charterserver import CharterLogServer, charter_log
 from openapi_check import check_response
 from vigil.core.checkpoint import verify_checkpoint
 from vigil.core.note import parse_verifier_key

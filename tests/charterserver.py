@@ -1,9 +1,10 @@
-"""A charter log server on loopback for end-to-end tests, honest or a tampered build.
+"""A charter log server on loopback (a real process), honest or a tampered build.
 
-`start_charter_log` initialises a log whose entry 0 is a charter, shortens its
+`charter_log` initialises a log whose entry 0 is a charter, shortens its
 checkpoint interval so tests run quickly, and starts it as a real process:
 the real `vigil log serve`, or tests/tampered_log.py with the environment that
-selects its lie (e.g. ``{"VIGIL_TAMPER_HIDE": "oss"}``).
+selects its lie (e.g. ``{"VIGIL_TAMPER_HIDE": "oss"}``). ``charterlog.py`` is
+the in-process variant.
 """
 
 from __future__ import annotations
