@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vigil.cli.key import load_signer
+from vigil.cli.serving import UVICORN_OPTIONS, configure_logging, listen, run_uvicorn, shown_address
 from vigil.core import merkle
 from vigil.core.charter import CHARTER_PREDICATE_TYPE
 from vigil.core.dsse import format_envelope, parse_envelope
@@ -210,17 +211,13 @@ def _genesis_entries(config: LogConfig, paths: list[Path]) -> list[NewEntry]:
 
 def run_serve(args: argparse.Namespace) -> int:
     """Open the log (lock, recovery), bind, print the address, serve until signalled."""
-    import uvicorn
-
     from vigil.log import charter_policy
     from vigil.log.service import open_log_service
     from vigil.log.status import StatusReader
     from vigil.log.tiledir import TileDir
     from vigil.web.log_app import create_app
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging()
     directory: Path = args.dir
     config = read_config(directory)
     signer = load_signer(directory / config.key_file)
@@ -244,34 +241,25 @@ def run_serve(args: argparse.Namespace) -> int:
         # With front ends, one listening socket each on the same port
         # (SO_REUSEPORT): the kernel spreads connections evenly, where one
         # shared socket lets whichever process wakes first take them all.
-        sockets = [_listen(args.host, args.port, reuse_port=args.workers > 0)]
+        sockets = [listen(args.host, args.port, reuse_port=args.workers > 0)]
         for _ in range(1, args.workers):
-            sockets.append(_listen(args.host, sockets[0].getsockname()[1], reuse_port=True))
-    except OSError as exc:
+            sockets.append(listen(args.host, sockets[0].getsockname()[1], reuse_port=True))
+    except ConfigError:
         service.stop()
-        raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc}") from exc
+        raise
     sock = sockets[0]
-    host, port = sock.getsockname()[:2]
     # The server allocates many short-lived containers per request; with the
     # default thresholds the cyclic GC would run thousands of times a second
     # and rescan long-lived caches. Startup objects are frozen (never scanned).
     gc.freeze()
     gc.set_threshold(_GC_THRESHOLD, 50, 100)
-    shown = f"[{host}]" if ":" in host else host
     if args.workers > 0:
         from vigil.log.maprelay import MapRelay
 
         maps = MapRelay(charter_log.snapshot, lambda: charter_log.charter_indexes)
+        shown, port = shown_address(sock)
         return _serve_with_frontends(service, sockets, directory, shown, port, maps)
-    print(f"listening on http://{shown}:{port}", flush=True)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(service, StatusReader(service, charter_log)),
-            log_level="warning", access_log=False, lifespan="on",
-            timeout_graceful_shutdown=10, **_UVICORN_OPTIONS,
-        )
-    )
-    server.run(sockets=[sock])
+    run_uvicorn(create_app(service, StatusReader(service, charter_log)), sock, graceful_s=10)
     if collector is not None:
         collector.close()
     return 0
@@ -292,17 +280,6 @@ def _witness_collector(directory: Path, config: LogConfig) -> WitnessCollector |
     return WitnessCollector(
         policy=policy, timeout_s=settings.timeout_s, linger_s=settings.linger_s
     )
-
-
-def _listen(host: str, port: int, *, reuse_port: bool) -> socket.socket:
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if reuse_port:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
 
 
 def _serve_with_frontends(
@@ -388,9 +365,7 @@ def run_serve_frontend(args: argparse.Namespace) -> int:
     from vigil.log.status import StatusReader
     from vigil.web.log_app import create_app
 
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(logging.WARNING)
     directory: Path = args.dir
     config = read_config(directory)
     sock = socket.socket(fileno=args.listen_fd)
@@ -409,7 +384,7 @@ def run_serve_frontend(args: argparse.Namespace) -> int:
             uvicorn.Config(
                 create_app(service, StatusReader(service, maps)), log_level="warning",
                 access_log=False, lifespan="on",
-                timeout_graceful_shutdown=10, **_UVICORN_OPTIONS,
+                timeout_graceful_shutdown=10, **UVICORN_OPTIONS,
             )
         )
         await server.serve(sockets=[sock])

@@ -26,12 +26,12 @@ import base64
 import json
 import logging
 import os
-import socket
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vigil.cli.serving import configure_logging, listen, run_uvicorn
 from vigil.core.cosignature import CosignatureSigner, generate_cosigner, parse_cosigner_key
 from vigil.errors import ConfigError, FormatError, VigilError
 from vigil.witness.config import WitnessConfig, add_log, format_config, parse_config
@@ -191,15 +191,11 @@ def run_add_charter(args: argparse.Namespace) -> int:
 
 def run_serve(args: argparse.Namespace) -> int:
     """Open the store, bind, print the address, serve until signalled."""
-    import uvicorn
-
     from vigil.web.witness_app import create_app
     from vigil.witness.service import WitnessService
     from vigil.witness.storage import SQLiteWitnessStore
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging()
     directory: Path = args.dir
     config = read_config(directory)
     signer = load_cosigner(directory / config.key_file)
@@ -216,29 +212,16 @@ def run_serve(args: argparse.Namespace) -> int:
         max_body_bytes=config.max_body_bytes,
     )
     try:
-        sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((args.host, args.port))
-        sock.listen(2048)
-        sock.set_inheritable(True)
-    except OSError as exc:
+        sock = listen(args.host, args.port)
+    except ConfigError:
         service.close()
         if auditor is not None:
             auditor.close()
-        raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc}") from exc
+        raise
     if auditor is not None:
         _prepare_in_background(auditor, logs, service)
-    host, port = sock.getsockname()[:2]
-    shown = f"[{host}]" if ":" in host else host
-    print(f"listening on http://{shown}:{port}", flush=True)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(service), log_level="warning", access_log=False, lifespan="on",
-            timeout_graceful_shutdown=5,
-        )
-    )
     try:
-        server.run(sockets=[sock])
+        run_uvicorn(create_app(service), sock, graceful_s=5)
     finally:
         if auditor is not None:
             auditor.close()
