@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fuzzing import fuzz_settings, mutations
@@ -109,7 +109,7 @@ _values = st.recursive(
 )
 
 
-@fuzz_settings
+@settings(fuzz_settings, max_examples=min(fuzz_settings.max_examples, 2000))
 @given(st.dictionaries(st.text(max_size=4), _values, max_size=4))
 def test_fast_path_agrees_on_generated_values(value: dict[str, Any]) -> None:
     try:
