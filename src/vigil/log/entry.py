@@ -49,7 +49,13 @@ class ValidatedEntry:
         leaf_hash: ``hash_leaf(data)``.
         index_keys: The entry's search keys.
         statement: The parsed statement (for the commit gate; None if unknown).
-        signers: The verifier keys whose signatures verified, in envelope order.
+        signers: The verifier keys whose signatures verified, in envelope order
+            (empty if unknown: then nobody vouches for the signatures).
+        predicate_type: The statement's predicateType ("" if unknown). Kept
+            beside ``statement`` because a front-end process relays an entry
+            to the sequencer process without its statement (see
+            :mod:`vigil.log.frontend`), and the commit gate needs only the
+            signers and the predicate type to judge a generic artifact.
     """
 
     data: bytes
@@ -57,6 +63,7 @@ class ValidatedEntry:
     index_keys: tuple[IndexKey, ...]
     statement: Statement | None = field(default=None, compare=False, repr=False)
     signers: tuple[str, ...] = field(default=(), compare=False)
+    predicate_type: str = field(default="", compare=False)
 
 
 class EntryValidator:
@@ -241,6 +248,7 @@ class EntryValidator:
             index_keys=keys,
             statement=statement,
             signers=tuple(signers),
+            predicate_type=statement.predicate_type,
         )
 
 
