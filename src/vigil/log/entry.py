@@ -30,7 +30,12 @@ from vigil.core.note import Ed25519Verifier, parse_verifier_key
 from vigil.errors import FormatError, SignatureError
 from vigil.log.config import Limits
 from vigil.log.errors import InvalidStatementError, TooLargeError
-from vigil.log.fastparse import envelope_from_bytes, envelope_from_object, format_entry
+from vigil.log.fastparse import (
+    envelope_from_bytes,
+    envelope_from_object,
+    format_entry,
+    statement_from_bytes,
+)
 from vigil.log.kinds import IndexKey, KindRegistry
 
 __all__ = ["EntryValidator", "ValidatedEntry", "reencode"]
@@ -236,10 +241,12 @@ class EntryValidator:
                 )
             signers.append(signature.keyid)
         # Step 5.
-        try:
-            statement = parse_statement(envelope.payload)
-        except FormatError as exc:
-            raise InvalidStatementError(str(exc)) from exc
+        statement = statement_from_bytes(envelope.payload)
+        if statement is None:
+            try:
+                statement = parse_statement(envelope.payload)
+            except FormatError as exc:
+                raise InvalidStatementError(str(exc)) from exc
         # Step 6.
         keys = self._registry.classify(statement, signers)
         return ValidatedEntry(
