@@ -84,9 +84,9 @@ _WRITER_CACHE_KIB = 2 * 1024 * 1024
 _READER_CACHE_KIB = 64 * 1024
 _MMAP_BYTES = 1 << 30
 _WARM_INDEXES = ("sqlite_autoindex_entries_1", "search_rows_by_key")
-# WAL frames (pages) beyond which the writer checkpoints itself (see
-# vigil.log.storage.walcheckpoint): a few big batches' worth, 256 MB.
-_MAX_WAL_FRAMES = 65536
+# WAL file size beyond which the writer empties it (see
+# vigil.log.storage.walcheckpoint): a few big batches' worth.
+_MAX_WAL_BYTES = 256 * 1024 * 1024
 
 
 def _key_hash(key_type: str, value: str) -> int:
@@ -109,13 +109,13 @@ class SqliteStorage(SqlReaders):
 
     Args:
         path: The database file (created if missing).
-        max_wal_frames: WAL size (in pages) beyond which the writer
-            checkpoints itself instead of leaving it to the checkpoint thread.
+        max_wal_bytes: WAL file size beyond which the writer checkpoints
+            and empties it instead of leaving it to the checkpoint thread.
     """
 
-    def __init__(self, path: Path, *, max_wal_frames: int = _MAX_WAL_FRAMES) -> None:
+    def __init__(self, path: Path, *, max_wal_bytes: int = _MAX_WAL_BYTES) -> None:
         self._path = path
-        self._max_wal_frames = max_wal_frames
+        self._max_wal_bytes = max_wal_bytes
         self._checkpointer: WalCheckpointer | None = None
         self._lock_path = path.with_name(path.name + ".lock")
         self._lock_fd: int | None = None
@@ -168,7 +168,10 @@ class SqliteStorage(SqlReaders):
                 raise StorageError(f"{self.description}: cannot open ({exc})") from exc
             self._writer = conn
             self._checkpointer = WalCheckpointer(
-                self._connect, max_frames=self._max_wal_frames, description=self.description
+                self._connect,
+                wal_path=self._path.with_name(self._path.name + "-wal"),
+                max_bytes=self._max_wal_bytes,
+                description=self.description,
             )
         return self._writer
 
@@ -182,7 +185,7 @@ class SqliteStorage(SqlReaders):
             try:
                 checkpointer.before_write(conn)
                 conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, OSError) as exc:
                 raise StorageError(f"{self.description}: cannot begin ({exc})") from exc
             try:
                 yield conn
