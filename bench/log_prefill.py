@@ -15,7 +15,12 @@ entries, with the server's own code where it matters:
   final size (as the sequencer's rebuild does);
 * the checkpoint: signed with the log's key and stored with the tree state
   through the storage API (then ``tiles/checkpoint``), as the sequencer's
-  publish step does.
+  publish step does;
+* the status map's saved state (``statusmap.json``, which ``vigil log
+  serve`` restores at startup): every bench entry is a generic artifact
+  signed by one bench key, applied with the map's own rule
+  (:meth:`StatusMap.apply_artifact`). Without it the server's first start
+  replays, and verifies again, every entry (some 20 minutes for 10,000,000).
 
 The result is checked by the server's startup recovery, which compares the
 tiles against the stored tree state.
@@ -34,6 +39,7 @@ from vigil.cli.key import load_signer
 from vigil.cli.log import read_config
 from vigil.core import merkle
 from vigil.core.note import parse_note
+from vigil.core.statusmap import StatusMap
 from vigil.core.tiles import tile_path
 from vigil.log.charter_policy import CharterLog
 from vigil.log.entry import EntryValidator
@@ -47,6 +53,7 @@ from vigil.log.tiledir import TileDir
 __all__ = ["prefill"]
 
 _CHUNK = 1 << 16  # entries per transaction and per integration step (256 tiles)
+_STATUS_MAP = "statusmap.json"  # where `vigil log serve` saves the map (vigil.cli.log)
 
 
 def _digest_key(entry: bytes) -> str:
@@ -67,13 +74,40 @@ def _write_files(root: Path, files: list[tuple[str, bytes]]) -> None:
         os.replace(temp, target)
 
 
+def _load_status_map(directory: Path, db: sqlite3.Connection, start: int) -> StatusMap | None:
+    """The saved status map if it covers exactly the first ``start`` entries.
+
+    None otherwise: entries the server logged since its last save are not
+    bench-signed in index order, so the server's replay must judge those. A
+    log with a charter (the client bench's) restores it from its entry.
+    """
+    path = directory / _STATUS_MAP
+    if not path.exists():
+        return StatusMap() if start == 0 else None
+
+    def read_entry(index: int) -> bytes:
+        row = db.execute("SELECT data FROM entries WHERE idx = ?", (index,)).fetchone()
+        if row is None:
+            raise RuntimeError(f"{directory}: the saved status map names missing entry {index}")
+        return bytes(row[0])
+
+    state = StatusMap.restore_state(path.read_bytes(), read_entry)
+    return state if state.size == start else None
+
+
 def _status_root(directory: Path, tiles: TileDir, size: int) -> bytes | None:
-    """The status-map root the server will compute for ``size`` entries (its own
-    replay): a log whose charter is in force signs checkpoints with it, and the
-    server refuses to re-sign a stored size with another text."""
-    charter_log = CharterLog(tiles, state_file=directory / "statusmap.json")
+    """The status-map root the server computes for ``size`` entries, by its own
+    replay (from its last save): used when no saved map covered the pre-fill."""
+    charter_log = CharterLog(tiles, state_file=directory / _STATUS_MAP)
     charter_log.load(size)
     return charter_log.root()
+
+
+def _save_status_map(directory: Path, state: StatusMap) -> None:
+    path = directory / _STATUS_MAP
+    temp = path.with_name(path.name + ".tmp")
+    temp.write_bytes(state.export_state())
+    os.replace(temp, path)
 
 
 def prefill(directory: Path, count: int, *, workers: int = 2) -> None:
@@ -100,6 +134,7 @@ def prefill(directory: Path, count: int, *, workers: int = 2) -> None:
                                    read_entries=storage.read_entries)
         storage.close()
     vkeys = [s.vkey for s in signers()]
+    status_map = _load_status_map(directory, db, start)
     validator = EntryValidator(limits=config.limits, registry=default_registry())
     started = time.perf_counter()
     with ProcessPoolExecutor(workers) as pool:
@@ -123,6 +158,9 @@ def prefill(directory: Path, count: int, *, workers: int = 2) -> None:
                                      ("signer", vkeys[(first + i) % len(vkeys)]))),
             )
             db.execute("COMMIT")
+            if status_map is not None:
+                for index in range(first, end):
+                    status_map.apply_artifact(index, (vkeys[index % len(vkeys)],))
             integration = builder.integrate(first, list(zip(hashes, entries, strict=True)))
             builder = integration.builder
             final = end >= count
@@ -135,6 +173,8 @@ def prefill(directory: Path, count: int, *, workers: int = 2) -> None:
     # Partial tiles of the final size that the last chunk did not change.
     _write_files(tiles.root, [(tile_path(t), d) for t, d in builder.edge_tiles()
                               if tiles.read_tile(t) is None])
+    if status_map is not None:
+        _save_status_map(directory, status_map)
     os.sync()
     # The checkpoint, through the storage API, as the sequencer's publish step.
     storage = open_storage(config.database, base_dir=directory)
@@ -142,8 +182,11 @@ def prefill(directory: Path, count: int, *, workers: int = 2) -> None:
         signer = CheckpointSigner(origin=config.origin,
                                   signer=load_signer(directory / config.key_file),
                                   stored_text=lambda size: None)
-        note, text = signer.sign(builder.size, builder.root(), _status_root(directory, tiles,
-                                                                            builder.size))
+        # A log whose charter is in force signs checkpoints with the map's
+        # root, and the server refuses to re-sign a stored size with another text.
+        root = (status_map.root() if status_map is not None
+                else _status_root(directory, tiles, builder.size))
+        note, text = signer.sign(builder.size, builder.root(), root)
         assert parse_note(note).text == text
         storage.store_checkpoint(builder.state(), note, text)
         tiles.write_checkpoint(note)

@@ -7,10 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from charterkit import advisory, artifact, rebuild, release, sign_charter, state_digest
+from charterkit import (
+    CharterSpec,
+    advisory,
+    artifact,
+    rebuild,
+    release,
+    sign_charter,
+    state_digest,
+)
 from charterlog import BOARD, CONFIG, KEY, ORIGIN, PUB1, PUB2, RB, SEC, SPEC, Log
 from vigil.core.checkpoint import parse_checkpoint
-from vigil.core.dsse import format_envelope
+from vigil.core.dsse import Envelope, format_envelope
 from vigil.core.note import parse_note
 from vigil.core.statusmap import (
     EquivocationError,
@@ -21,7 +29,7 @@ from vigil.core.statusmap import (
 )
 from vigil.errors import PolicyError, StorageError, ThresholdError
 from vigil.log.charter_policy import charter_registry
-from vigil.log.entry import EntryValidator
+from vigil.log.entry import EntryValidator, ValidatedEntry
 from vigil.log.errors import PushbackError
 from vigil.log.storage import LogStorage, NewEntry, open_storage
 
@@ -73,6 +81,42 @@ def test_a_batch_is_judged_in_order(log: Log) -> None:
         futures[3].result(timeout=30)
     log.wait(3)
     assert log.root() == replay_root(log.stored())
+
+
+def _relayed(log: Log, envelope: Envelope) -> ValidatedEntry:
+    """An entry as a front-end process relays it: verified signers, no statement."""
+    admitted = log.service.admit(format_envelope(envelope))
+    return ValidatedEntry(
+        admitted.data, admitted.leaf_hash, admitted.index_keys,
+        signers=admitted.signers, predicate_type=admitted.predicate_type,
+    )
+
+
+def test_relayed_entries_are_judged_by_the_same_rules(tmp_path: Path) -> None:
+    """The sequencer process judges a front end's entries from their relayed signers:
+    revocations, thresholds and roles hold for them as for its own admission's."""
+    log = Log(tmp_path)
+    try:
+        spec = CharterSpec(
+            foundation=[BOARD], repositories=SPEC.repositories, security=[SEC],
+            revoked=[(RB, 0)],
+        )
+        log.submit(sign_charter(spec.text(), [BOARD]))
+        futures = log.service.sequencer.submit([
+            _relayed(log, artifact("by-revoked", [RB])),
+            _relayed(log, release("oss", 1, [PUB1])),
+            _relayed(log, release("oss", 1, [PUB1, PUB2])),
+            _relayed(log, artifact("fine", [PUB1])),
+        ])
+        with pytest.raises(PolicyError, match="revoked from index 0"):
+            futures[0].result(timeout=30)
+        with pytest.raises(ThresholdError, match="1 of 2 required"):
+            futures[1].result(timeout=30)
+        assert [f.result(timeout=30) for f in futures[2:]] == [1, 2]
+        log.wait(3)
+        assert log.root() == replay_root(log.stored())
+    finally:
+        log.stop()
 
 
 def test_equivocation_is_refused_and_kept_as_evidence(log: Log) -> None:

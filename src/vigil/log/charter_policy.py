@@ -42,7 +42,8 @@ from pathlib import Path
 
 from vigil.core import merkle
 from vigil.core.charter import CHARTER_PREDICATE_TYPE, parse_charter_statement
-from vigil.core.intoto import Statement
+from vigil.core.dsse import parse_envelope
+from vigil.core.intoto import Statement, parse_statement
 from vigil.core.statements import (
     ADVISORY_PREDICATE_TYPE,
     ARTIFACT_PREDICATE_TYPE,
@@ -147,6 +148,16 @@ def read_entries(tiles: TileDir, start: int, end: int) -> list[bytes]:
         result.extend(entries[position - index * TILE_WIDTH :])
         position = index * TILE_WIDTH + width
     return result
+
+
+def _statement_of(data: bytes) -> Statement:
+    """The statement of an admitted entry (canonical envelope bytes), unverified.
+
+    Raises:
+        FormatError: not an envelope carrying an in-toto Statement v1 (an
+            admitted entry always is).
+    """
+    return parse_statement(parse_envelope(data).payload)
 
 
 class CharterLog:
@@ -322,13 +333,24 @@ class CharterLog:
         return verdicts
 
     def _judge(self, index: int, entry: ValidatedEntry) -> None:
-        statement = entry.statement
-        if statement is None:  # built without admission details: verify again
+        """Apply one entry, trusting the signers admission verified.
+
+        An entry relayed by a front-end process comes with its verified
+        signers and predicate type but without its statement: a generic
+        artifact needs nothing more (admission validated its predicate; only
+        revocations matter), any other kind has its statement parsed again,
+        not its signatures checked again. Only an entry built without
+        admission details (no signers) is verified from scratch.
+        """
+        signers = entry.signers
+        if not signers:
             logged = verify_logged_entry(index, entry.data)
+        elif entry.predicate_type == ARTIFACT_PREDICATE_TYPE:
+            self.state.apply_artifact(index, signers)
+            return
         else:
-            logged = LoggedEntry(index, statement, entry.signers)
+            logged = LoggedEntry(index, entry.statement or _statement_of(entry.data), signers)
         if logged.statement.predicate_type == ARTIFACT_PREDICATE_TYPE:
-            # The admission validated the predicate; only revocations matter.
             self.state.apply_artifact(index, logged.signers)
         else:
             self.state.apply(logged)

@@ -30,7 +30,12 @@ from vigil.core.note import Ed25519Verifier, parse_verifier_key
 from vigil.errors import FormatError, SignatureError
 from vigil.log.config import Limits
 from vigil.log.errors import InvalidStatementError, TooLargeError
-from vigil.log.fastparse import envelope_from_bytes, envelope_from_object, format_entry
+from vigil.log.fastparse import (
+    envelope_from_bytes,
+    envelope_from_object,
+    format_entry,
+    statement_from_bytes,
+)
 from vigil.log.kinds import IndexKey, KindRegistry
 
 __all__ = ["EntryValidator", "ValidatedEntry", "reencode"]
@@ -49,7 +54,13 @@ class ValidatedEntry:
         leaf_hash: ``hash_leaf(data)``.
         index_keys: The entry's search keys.
         statement: The parsed statement (for the commit gate; None if unknown).
-        signers: The verifier keys whose signatures verified, in envelope order.
+        signers: The verifier keys whose signatures verified, in envelope order
+            (empty if unknown: then nobody vouches for the signatures).
+        predicate_type: The statement's predicateType ("" if unknown). Kept
+            beside ``statement`` because a front-end process relays an entry
+            to the sequencer process without its statement (see
+            :mod:`vigil.log.frontend`), and the commit gate needs only the
+            signers and the predicate type to judge a generic artifact.
     """
 
     data: bytes
@@ -57,6 +68,7 @@ class ValidatedEntry:
     index_keys: tuple[IndexKey, ...]
     statement: Statement | None = field(default=None, compare=False, repr=False)
     signers: tuple[str, ...] = field(default=(), compare=False)
+    predicate_type: str = field(default="", compare=False)
 
 
 class EntryValidator:
@@ -229,10 +241,12 @@ class EntryValidator:
                 )
             signers.append(signature.keyid)
         # Step 5.
-        try:
-            statement = parse_statement(envelope.payload)
-        except FormatError as exc:
-            raise InvalidStatementError(str(exc)) from exc
+        statement = statement_from_bytes(envelope.payload)
+        if statement is None:
+            try:
+                statement = parse_statement(envelope.payload)
+            except FormatError as exc:
+                raise InvalidStatementError(str(exc)) from exc
         # Step 6.
         keys = self._registry.classify(statement, signers)
         return ValidatedEntry(
@@ -241,6 +255,7 @@ class EntryValidator:
             index_keys=keys,
             statement=statement,
             signers=tuple(signers),
+            predicate_type=statement.predicate_type,
         )
 
 

@@ -16,7 +16,10 @@ leaf-hash index and the search index take keys in random order, so every
 append touches random index pages. Search rows are therefore a plain table
 (appended in order) with a small index on a 64-bit hash of the key
 (:func:`_key_hash`), not a B-tree keyed by the long key text; the writer
-keeps a large page cache and reads both indexes into it at startup.
+keeps a large page cache and reads both indexes into it at startup. Those
+random pages make each batch's WAL big, so copying the WAL into the database
+(checkpoints) happens on a thread of its own instead of inside the
+sequencer's commits (:mod:`vigil.log.storage.walcheckpoint`).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from vigil.log.errors import SequencerLockedError
 from vigil.log.kinds import IndexKey
 from vigil.log.storage.base import NewEntry, StoredEntry, TreeState
 from vigil.log.storage.sqlreaders import SqlReaders, refuse_conflicting_checkpoint
+from vigil.log.storage.walcheckpoint import WalCheckpointer
 
 __all__ = ["SqliteStorage"]
 
@@ -80,6 +84,9 @@ _WRITER_CACHE_KIB = 2 * 1024 * 1024
 _READER_CACHE_KIB = 64 * 1024
 _MMAP_BYTES = 1 << 30
 _WARM_INDEXES = ("sqlite_autoindex_entries_1", "search_rows_by_key")
+# WAL file size beyond which the writer empties it (see
+# vigil.log.storage.walcheckpoint): a few big batches' worth.
+_MAX_WAL_BYTES = 256 * 1024 * 1024
 
 
 def _key_hash(key_type: str, value: str) -> int:
@@ -102,10 +109,14 @@ class SqliteStorage(SqlReaders):
 
     Args:
         path: The database file (created if missing).
+        max_wal_bytes: WAL file size beyond which the writer checkpoints
+            and empties it instead of leaving it to the checkpoint thread.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, max_wal_bytes: int = _MAX_WAL_BYTES) -> None:
         self._path = path
+        self._max_wal_bytes = max_wal_bytes
+        self._checkpointer: WalCheckpointer | None = None
         self._lock_path = path.with_name(path.name + ".lock")
         self._lock_fd: int | None = None
         self._local = threading.local()
@@ -146,16 +157,35 @@ class SqliteStorage(SqlReaders):
             self._local.conn = conn
         return conn
 
+    def _writer_connection(self) -> sqlite3.Connection:
+        """The writer connection (with its checkpoint thread); hold ``_writer_lock``."""
+        if self._writer is None:
+            conn = self._connect(cache_kib=_WRITER_CACHE_KIB)
+            try:
+                # Checkpoints run on their own thread (see walcheckpoint).
+                conn.execute("PRAGMA wal_autocheckpoint = 0")
+            except sqlite3.Error as exc:
+                raise StorageError(f"{self.description}: cannot open ({exc})") from exc
+            self._writer = conn
+            self._checkpointer = WalCheckpointer(
+                self._connect,
+                wal_path=self._path.with_name(self._path.name + "-wal"),
+                max_bytes=self._max_wal_bytes,
+                description=self.description,
+            )
+        return self._writer
+
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One IMMEDIATE transaction on the writer connection; rolled back on error."""
         with self._writer_lock:
-            if self._writer is None:
-                self._writer = self._connect(cache_kib=_WRITER_CACHE_KIB)
-            conn = self._writer
+            conn = self._writer_connection()
+            checkpointer = self._checkpointer
+            assert checkpointer is not None
             try:
+                checkpointer.before_write(conn)
                 conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, OSError) as exc:
                 raise StorageError(f"{self.description}: cannot begin ({exc})") from exc
             try:
                 yield conn
@@ -167,6 +197,7 @@ class SqliteStorage(SqlReaders):
             except sqlite3.Error as exc:
                 conn.execute("ROLLBACK")
                 raise StorageError(f"{self.description}: commit failed ({exc})") from exc
+            checkpointer.committed()
 
     def _query(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
         try:
@@ -181,13 +212,12 @@ class SqliteStorage(SqlReaders):
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
             with self._writer_lock:
-                if self._writer is None:
-                    self._writer = self._connect(cache_kib=_WRITER_CACHE_KIB)
-                self._writer.execute("PRAGMA journal_mode = WAL")
+                writer = self._writer_connection()
+                writer.execute("PRAGMA journal_mode = WAL")
                 # DDL outside a transaction: executescript() commits first anyway.
-                self._writer.executescript(_SCHEMA)
-                self._migrate(self._writer)
-                self._warm(self._writer)
+                writer.executescript(_SCHEMA)
+                self._migrate(writer)
+                self._warm(writer)
         except sqlite3.Error as exc:
             raise StorageError(f"{self.description}: cannot create schema ({exc})") from exc
         with self._write() as conn:
@@ -256,8 +286,10 @@ class SqliteStorage(SqlReaders):
         self._lock_fd = fd
 
     def close(self) -> None:
-        """Close every connection and release the lock."""
+        """Stop the checkpoint thread, close every connection and release the lock."""
         self._closed = True
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         with self._all_lock:
             conns, self._all = self._all, []
         for conn in conns:
@@ -284,12 +316,11 @@ class SqliteStorage(SqlReaders):
         hashes = list(dict.fromkeys(leaf_hashes))
         try:
             with self._writer_lock:
-                if self._writer is None:
-                    self._writer = self._connect(cache_kib=_WRITER_CACHE_KIB)
+                writer = self._writer_connection()
                 for start in range(0, len(hashes), 500):
                     chunk = hashes[start : start + 500]
                     marks = ",".join("?" * len(chunk))
-                    for leaf_hash, index in self._writer.execute(
+                    for leaf_hash, index in writer.execute(
                         f"SELECT leaf_hash, idx FROM entries WHERE leaf_hash IN ({marks})", chunk
                     ):
                         found[bytes(leaf_hash)] = int(index)
