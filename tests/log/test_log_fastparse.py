@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any
 
@@ -11,16 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from logsupport import entry_bytes, signer
-from vigil.core.dsse import DsseSignature, Envelope, format_envelope, parse_envelope
-from vigil.core.intoto import Statement, parse_statement
+from vigil.core.dsse import Envelope, format_envelope, parse_envelope
 from vigil.errors import FormatError
 from vigil.log.entry import reencode
 from vigil.log.fastparse import (
     batch_items,
     envelope_from_bytes,
     envelope_from_object,
-    format_entry,
-    statement_from_bytes,
 )
 
 VALID = entry_bytes("fastparse", [signer("a.example"), signer("b.example")])
@@ -114,16 +110,6 @@ def test_fast_object_path_agrees_with_the_strict_parser(field: str, value: Any) 
         assert envelope is not None and fast[1] == format_envelope(envelope)
 
 
-@settings(max_examples=300, deadline=None)
-@given(payload_type=st.text(min_size=1), keyid=st.text(), payload=st.binary())
-def test_format_entry_is_format_envelope(payload_type: str, keyid: str, payload: bytes) -> None:
-    try:
-        envelope = Envelope(payload_type, payload, (DsseSignature(keyid, b"s" * 64),))
-    except FormatError:
-        return  # lone surrogates: not an envelope
-    assert format_entry(envelope) == format_envelope(envelope)
-
-
 def test_batch_items_need_the_exact_compact_shape() -> None:
     item = VALID
     assert batch_items(b'{"entries":[' + item + b"]}", max_entries=10) == [json.loads(item)]
@@ -137,65 +123,3 @@ def test_batch_items_need_the_exact_compact_shape() -> None:
     ):
         assert batch_items(body, max_entries=10) is None
     assert batch_items(b'{"entries":[' + item + b"," + item + b"]}", max_entries=1) is None
-
-
-STATEMENT = json.loads(base64.b64decode(json.loads(VALID)["payload"]))
-
-
-def _nested(depth: int) -> list[Any]:
-    value: list[Any] = []
-    for _ in range(depth):
-        value = [value]
-    return value
-
-
-def strict_statement(payload: bytes) -> Statement | None:
-    try:
-        return parse_statement(payload)
-    except FormatError:
-        return None
-
-
-def test_compact_statement_takes_the_fast_path() -> None:
-    payload = json.dumps(STATEMENT, separators=(",", ":")).encode()
-    fast = statement_from_bytes(payload)
-    assert fast is not None
-    assert fast == parse_statement(payload)
-    assert fast.raw == payload
-
-
-@pytest.mark.parametrize(
-    "payload",
-    [
-        # Duplicate keys: orjson keeps the last one, the strict parser refuses.
-        b'{"_type":"x",' + json.dumps(STATEMENT, separators=(",", ":")).encode()[1:],
-        # Other spellings, numbers the strict parser refuses, too deep nesting.
-        json.dumps(STATEMENT).encode(),
-        json.dumps({**STATEMENT, "predicate": {"n": 10**40}}, separators=(",", ":")).encode(),
-        json.dumps({**STATEMENT, "predicate": {"n": 1e400}}, separators=(",", ":")).encode(),
-        json.dumps({**STATEMENT, "predicate": {"a": _nested(70)}},
-                   separators=(",", ":")).encode(),
-        # Well-formed JSON, but not a valid statement: the strict parser says why.
-        json.dumps({**STATEMENT, "subject": []}, separators=(",", ":")).encode(),
-    ],
-)
-def test_other_statements_are_left_to_the_strict_parser(payload: bytes) -> None:
-    assert statement_from_bytes(payload) is None
-
-
-@settings(max_examples=200)
-@given(st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
-                                                               max_size=3),
-    max_leaves=12,
-), st.sampled_from(["predicate", "subject", "_type", "predicateType", "extra"]))
-def test_fast_statement_path_agrees_with_the_strict_parser(value: Any, field: str) -> None:
-    document = {**STATEMENT, field: value}
-    try:
-        payload = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
-    except (ValueError, UnicodeEncodeError):
-        return
-    fast = statement_from_bytes(payload)
-    if fast is not None:
-        assert fast == strict_statement(payload)

@@ -62,7 +62,6 @@ __all__ = [
     "build_statement",
     "format_statement",
     "parse_statement",
-    "parse_statement_object",
 ]
 
 STATEMENT_TYPE_V1 = "https://in-toto.io/Statement/v1"
@@ -356,24 +355,8 @@ def parse_statement(
             a subject without digest, a malformed digest, a predicateType that
             is not an absolute URI, a predicate that is not an object.
     """
-    document = _parse_json(payload, what="in-toto statement", max_bytes=max_bytes)
-    return parse_statement_object(document, raw=payload, max_subjects=max_subjects)
-
-
-def parse_statement_object(
-    document: dict[str, Any], *, raw: bytes, max_subjects: int = MAX_SUBJECTS
-) -> Statement:
-    """The checks of :func:`parse_statement` on a statement already parsed from JSON.
-
-    For callers that parsed ``raw`` another way and *proved* that the
-    strict JSON parsing of :func:`parse_statement` gives exactly
-    ``document`` (the log's fast path re-encodes it and compares bytes; see
-    :mod:`vigil.log.fastparse`). Checks ``raw``'s size no more.
-
-    Raises:
-        as :func:`parse_statement`, except for JSON syntax.
-    """
     what = "in-toto statement"
+    document = _parse_json(payload, what=what, max_bytes=max_bytes)
 
     # 1. _type: exactly v1 (statement.md "_type").
     if "_type" not in document:
@@ -417,7 +400,7 @@ def parse_statement_object(
         raise FormatError(f"{what} predicate: want an object (got {_json_type(predicate)})")
 
     return Statement(
-        subjects=subjects, predicate_type=predicate_type, predicate=predicate, raw=raw
+        subjects=subjects, predicate_type=predicate_type, predicate=predicate, raw=payload
     )
 
 

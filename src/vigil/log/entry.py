@@ -24,18 +24,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vigil.core import merkle
-from vigil.core.dsse import PAYLOAD_TYPE_INTOTO, Envelope, pae, parse_envelope
+from vigil.core.dsse import PAYLOAD_TYPE_INTOTO, Envelope, format_envelope, pae, parse_envelope
 from vigil.core.intoto import Statement, parse_statement
 from vigil.core.note import Ed25519Verifier, parse_verifier_key
 from vigil.errors import FormatError, SignatureError
 from vigil.log.config import Limits
 from vigil.log.errors import InvalidStatementError, TooLargeError
-from vigil.log.fastparse import (
-    envelope_from_bytes,
-    envelope_from_object,
-    format_entry,
-    statement_from_bytes,
-)
+from vigil.log.fastparse import envelope_from_bytes, envelope_from_object
 from vigil.log.kinds import IndexKey, KindRegistry
 
 __all__ = ["EntryValidator", "ValidatedEntry", "reencode"]
@@ -212,7 +207,7 @@ class EntryValidator:
             )
         # Step 2.
         if entry is None:
-            entry = format_entry(envelope)
+            entry = format_envelope(envelope)
         if len(entry) > self._limits.max_entry_bytes:
             raise TooLargeError(
                 f"entry: canonical envelope is {len(entry)} bytes, "
@@ -241,12 +236,10 @@ class EntryValidator:
                 )
             signers.append(signature.keyid)
         # Step 5.
-        statement = statement_from_bytes(envelope.payload)
-        if statement is None:
-            try:
-                statement = parse_statement(envelope.payload)
-            except FormatError as exc:
-                raise InvalidStatementError(str(exc)) from exc
+        try:
+            statement = parse_statement(envelope.payload)
+        except FormatError as exc:
+            raise InvalidStatementError(str(exc)) from exc
         # Step 6.
         keys = self._registry.classify(statement, signers)
         return ValidatedEntry(

@@ -31,39 +31,15 @@ from typing import Any
 
 import orjson
 
-from vigil.core.dsse import DsseSignature, Envelope, format_envelope
-from vigil.core.encoding import MAX_JSON_DEPTH, b64decode_strict, b64encode
-from vigil.core.intoto import MAX_STATEMENT_BYTES, Statement, parse_statement_object
+from vigil.core.dsse import DsseSignature, Envelope
+from vigil.core.encoding import b64decode_strict
 from vigil.errors import FormatError
 
 __all__ = [
     "batch_items",
     "envelope_from_bytes",
     "envelope_from_object",
-    "format_entry",
-    "statement_from_bytes",
 ]
-
-
-def format_entry(envelope: Envelope) -> bytes:
-    """:func:`vigil.core.dsse.format_envelope`, encoded by orjson (same bytes).
-
-    orjson and ``json.dumps(..., ensure_ascii=False, separators=(",", ":"))``
-    escape strings identically (``"``, ``\\``, control characters; everything
-    else as UTF-8); the envelope's strings are valid UTF-8 by construction.
-    """
-    try:
-        return orjson.dumps(
-            {
-                "payload": b64encode(envelope.payload),
-                "payloadType": envelope.payload_type,
-                "signatures": [
-                    {"keyid": s.keyid, "sig": b64encode(s.sig)} for s in envelope.signatures
-                ],
-            }
-        )
-    except orjson.JSONEncodeError:  # pragma: no cover - strings are UTF-8 encodable
-        return format_envelope(envelope)
 
 
 def envelope_from_object(item: Any, *, max_signatures: int) -> tuple[Envelope, bytes] | None:
@@ -154,25 +130,3 @@ def batch_items(body: bytes, *, max_entries: int) -> list[Any] | None:
     if len(document) != 1 or type(items) is not list or not 0 < len(items) <= max_entries:
         return None
     return items
-
-
-def statement_from_bytes(payload: bytes) -> Statement | None:
-    """The in-toto statement of a compact payload, if it is exactly its own encoding.
-
-    The same value as :func:`vigil.core.intoto.parse_statement` (default
-    limits) for a payload that orjson re-encodes to the same bytes (which
-    proves there are no duplicate keys, see the module docstring); None for
-    any other payload and for any statement the strict parser would refuse
-    (it then gives the error).
-    """
-    if len(payload) > MAX_STATEMENT_BYTES:
-        return None
-    if payload.count(b"{") + payload.count(b"[") > MAX_JSON_DEPTH:
-        return None  # could nest deeper than the strict parser allows (orjson: 1024)
-    try:
-        document = orjson.loads(payload)
-        if type(document) is not dict or orjson.dumps(document) != payload:
-            return None
-        return parse_statement_object(document, raw=payload)
-    except (orjson.JSONDecodeError, orjson.JSONEncodeError, FormatError):
-        return None
