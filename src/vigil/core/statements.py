@@ -13,6 +13,9 @@ the metadata document that names everything else)::
                         {"name": "x86_64/foo-1.0.rpm", "digest": {"sha256": ...}}, ...]
               predicate {"repository": "oss", "version": 42, "format": "rpm-md",
                          "published": "2024-11-22T10:00:00Z"}
+              a delta release (ADR 0012) lists only the artifacts added or changed
+              since the previous release and adds to its predicate
+                        {"artifacts": "delta", "removed": ["x86_64/bar-0.9.rpm"]}
     rebuild   subject  [{"name": "oss", "digest": {"sha256": STATE of the release}}]
               predicate {"repository": "oss", "version": 42,
                          "builder": {"id": "https://rebuilder.example/"},
@@ -55,7 +58,9 @@ from vigil.errors import FormatError
 __all__ = [
     "ACTIONS",
     "ADVISORY_PREDICATE_TYPE",
+    "ARTIFACTS_DELTA",
     "ARTIFACT_PREDICATE_TYPE",
+    "MAX_REMOVED",
     "OSV_FIELDS",
     "REBUILD_PREDICATE_TYPE",
     "RELEASE_PREDICATE_TYPE",
@@ -251,6 +256,12 @@ class Release:
         published_s: The publisher's signed publication time (Unix seconds).
         state: The metadata document's subject (its sha256 is the state digest).
         artifacts: Optional artifact subjects (packages), each with a sha256.
+            For a delta release: only those added or changed since the
+            previous release of the repository.
+        delta: Whether the release lists only changes (``"artifacts": "delta"``);
+            otherwise it lists every artifact of the repository (or none).
+        removed: For a delta: names of artifacts the previous release had and
+            this one drops (sorted, unique, none of them listed).
     """
 
     repository: str
@@ -259,6 +270,8 @@ class Release:
     published_s: int
     state: Subject
     artifacts: tuple[Subject, ...] = ()
+    delta: bool = False
+    removed: tuple[str, ...] = ()
 
     @property
     def digest(self) -> bytes:
@@ -266,7 +279,64 @@ class Release:
         return bytes.fromhex(self.state.digest["sha256"])
 
 
-_RELEASE_FIELDS = frozenset({"repository", "version", "format", "published"})
+_RELEASE_FIELDS = frozenset(
+    {"repository", "version", "format", "published", "artifacts", "removed"}
+)
+ARTIFACTS_DELTA = "delta"
+"""The value of a release predicate's ``artifacts`` field for a delta release."""
+
+MAX_REMOVED = 16384
+"""Most artifact names one delta release may remove (a 64 KiB entry holds fewer anyway)."""
+
+
+def _removed_names(fields: _Fields, what: str) -> tuple[str, ...]:
+    """The ``removed`` list of a delta: sorted (code point order), unique, bounded names.
+
+    Sorted and unique so that one set of removals has one spelling, and a
+    name cannot be removed twice.
+    """
+    items = fields.require("removed")
+    if not isinstance(items, list):
+        raise FormatError(f"{what} removed: want an array of artifact names")
+    if not items or len(items) > MAX_REMOVED:
+        raise FormatError(
+            f"{what} removed: {len(items)} names, want 1 to {MAX_REMOVED} "
+            "(leave the field out when nothing is removed)"
+        )
+    previous = ""
+    for position, name in enumerate(items):
+        if not isinstance(name, str) or not name or len(name) > _MAX_NAME_CHARS:
+            raise FormatError(
+                f"{what} removed[{position}]: want an artifact name of 1 to "
+                f"{_MAX_NAME_CHARS} characters"
+            )
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+            raise FormatError(f"{what} removed[{position}]: contains a control character")
+        if position and name <= previous:
+            raise FormatError(
+                f"{what} removed[{position}]: {name[:80]!r} is not after {previous[:80]!r} "
+                "(want sorted, unique names)"
+            )
+        previous = name
+    return tuple(items)
+
+
+def _delta_fields(fields: _Fields, what: str) -> tuple[bool, tuple[str, ...]]:
+    """``artifacts`` and ``removed``: absent for a full release, ``"delta"`` for a delta.
+
+    A full release is spelled by leaving ``artifacts`` out (one spelling per
+    meaning); ``removed`` exists only beside ``"artifacts": "delta"``.
+    """
+    if not fields.has("artifacts"):
+        if fields.has("removed"):
+            raise FormatError(f"{what}: 'removed' needs \"artifacts\": \"delta\"")
+        return False, ()
+    if fields.require("artifacts") != ARTIFACTS_DELTA:
+        raise FormatError(
+            f"{what} artifacts: got {str(fields.require('artifacts'))[:40]!r}, want "
+            f"{ARTIFACTS_DELTA!r} (leave the field out for a full listing)"
+        )
+    return True, _removed_names(fields, what) if fields.has("removed") else ()
 
 
 def parse_release(statement: Statement) -> Release:
@@ -275,7 +345,9 @@ def parse_release(statement: Statement) -> Release:
     Raises:
         FormatError: wrong predicateType, unknown or missing fields, a version
             out of range, an unknown format, a time not in canonical UTC form,
-            a subject without sha256, or two artifacts with the same name.
+            a subject without sha256, two artifacts with the same name, or for
+            a delta a ``removed`` list that is not sorted, unique names, or
+            that names a listed artifact.
     """
     what = "release predicate"
     _check_type(statement, RELEASE_PREDICATE_TYPE, what)
@@ -284,6 +356,7 @@ def parse_release(statement: Statement) -> Release:
     version = fields.integer("version", 1)
     repo_format = fields.choice("format", FORMATS)
     published_s = parse_time(fields.require("published"), what=f"{what} published")
+    delta, removed = _delta_fields(fields, what)
     state, *artifacts = statement.subjects
     _sha256_of(state, "release")
     names: set[str] = set()
@@ -294,7 +367,15 @@ def parse_release(statement: Statement) -> Release:
         if artifact.name in names:
             raise FormatError(f"release artifact {artifact.name[:80]!r}: listed twice")
         names.add(artifact.name)
-    return Release(repository, version, repo_format, published_s, state, tuple(artifacts))
+    both = names.intersection(removed)
+    if both:
+        raise FormatError(
+            f"{what} removed: {min(both)[:80]!r} is also listed as an artifact "
+            "(a delta either adds/changes a name or removes it)"
+        )
+    return Release(
+        repository, version, repo_format, published_s, state, tuple(artifacts), delta, removed
+    )
 
 
 def release_statement(
@@ -305,18 +386,27 @@ def release_statement(
     published_s: int,
     state: Subject,
     artifacts: Sequence[Subject] = (),
+    delta: bool = False,
+    removed: Sequence[str] = (),
 ) -> Statement:
-    """Build a release statement (and check it as :func:`parse_release` does)."""
-    statement = build_statement(
-        [state, *artifacts],
-        RELEASE_PREDICATE_TYPE,
-        {
-            "repository": repository,
-            "version": version,
-            "format": format,
-            "published": format_time(published_s),
-        },
-    )
+    """Build a release statement (and check it as :func:`parse_release` does).
+
+    ``delta=True`` builds a delta release: ``artifacts`` are those added or
+    changed, ``removed`` the names dropped (sorted here).
+    """
+    predicate: dict[str, Any] = {
+        "repository": repository,
+        "version": version,
+        "format": format,
+        "published": format_time(published_s),
+    }
+    if delta:
+        predicate["artifacts"] = ARTIFACTS_DELTA
+        if removed:
+            predicate["removed"] = sorted(removed)
+    elif removed:
+        raise ValueError("release_statement: removed names need delta=True")
+    statement = build_statement([state, *artifacts], RELEASE_PREDICATE_TYPE, predicate)
     parse_release(statement)
     return statement
 
