@@ -16,9 +16,10 @@ repository:
 
 For a repository whose charter rules name package owners (Conex, ADR 0010),
 a release must also be approved, package by package, by the owners or the
-janitor quorum (:mod:`vigil.core.owners`); the map keeps each repository's
-latest artifact list (not in the records: the release entry holds it) to see
-which packages a release changes.
+janitor quorum (:mod:`vigil.core.owners`). The map keeps each repository's
+whole artifact set (not in the records), replayed through its releases: a
+full release replaces it, a delta release (ADR 0012) adds, changes and
+removes names; the owners rule compares the sets before and after.
 
 A governance record (repository name ``""``, so it sorts first) names the
 charter in force (index, name, version, digest) and the keys revoked by
@@ -973,9 +974,9 @@ class StatusMap:
         self._names: list[str] = []
         self._revoked: dict[bytes, RevokedRef] = {}
         self._advisory_ids: dict[tuple[str, str], int] = {}
-        # The latest release's artifacts per repository (name -> sha256 hex):
-        # not part of the map (the release entry it names holds them), what
-        # the package owners rule compares a new release with.
+        # Each repository's whole artifact set (name -> sha256 hex), replayed
+        # through full and delta releases (ADR 0012): not part of the map,
+        # what a delta applies to and the package owners rule compares with.
         self._artifacts: dict[str, dict[str, str]] = {}
         self._journal: list[tuple[Any, ...]] | None = None
         self._public_keys: dict[str, bytes | None] = {}
@@ -1051,15 +1052,18 @@ class StatusMap:
         """The state as JSON, to restore without replaying the log (see :meth:`restore_state`).
 
         The charter is saved as its log index (it is an entry); everything else
-        that judging needs is saved: records, revoked keys, advisory ids in use.
-        The latest release's artifacts are not: its entry holds them, and
-        :meth:`restore_state` reads it again.
+        that judging needs is saved: records, revoked keys, advisory ids in use,
+        and each repository's artifact set. The set is saved rather than read
+        back from the latest release entry because, with delta releases, it
+        depends on the repository's whole chain of releases since its last
+        full one (ADR 0012); :meth:`restore_state` checks it against the
+        latest release entry.
         """
         if self._journal is not None:
             raise RuntimeError("status map: cannot export inside a transaction")
         root = self.root()
         document = {
-            "vigil_statusmap": 1,
+            "vigil_statusmap": 2,
             "size": self.size,
             "charter_index": self.charter_index,
             "charter_indexes": list(self.charter_indexes),
@@ -1067,6 +1071,8 @@ class StatusMap:
             "revoked": [[r.index, r.key, r.from_index] for r in self._revoked.values()],
             "advisory_ids": [[repo, ident, index]
                              for (repo, ident), index in self._advisory_ids.items()],
+            "artifacts": [[repo, sorted(artifacts.items())]
+                          for repo, artifacts in sorted(self._artifacts.items())],
             "root": None if root is None else b64encode(root),
         }
         return json.dumps(document, separators=(",", ":")).encode()
@@ -1078,12 +1084,16 @@ class StatusMap:
         Args:
             data: The saved JSON.
             read_entry: Reads a log entry by index (for the charter in force,
-                and each repository's latest release, whose artifacts the
-                package owners rule compares with).
+                and each repository's latest release, which the saved
+                artifact set must agree with).
+
+        Version 1 files (before delta releases) carry no artifact sets: each
+        is read from the latest release entry, which must then be a full one.
 
         Raises:
-            FormatError: malformed, the records do not give the saved root, or
-                a latest release entry is not the release its record names.
+            FormatError: malformed, the records do not give the saved root,
+                a latest release entry is not the release its record names,
+                or a saved artifact set disagrees with it.
             SignatureError: the charter or a release entry's signatures do not verify.
         """
         try:
@@ -1099,9 +1109,11 @@ class StatusMap:
         r = _Reader(document, "status map state", (
             "vigil_statusmap", "size", "charter_index", "charter_indexes", "records", "revoked",
             "advisory_ids", "root",
-        ))
-        if document["vigil_statusmap"] != 1:
+        ), ("artifacts",))
+        version = document["vigil_statusmap"]
+        if version not in (1, 2) or (version == 2) != ("artifacts" in document):
             raise FormatError("status map state: unknown version")
+        saved = _saved_artifacts(r.array("artifacts")) if version == 2 else None
         state = cls()
         state.size = r.integer("size")
         state.charter_indexes = tuple(int(i) for i in r.array("charter_indexes"))
@@ -1117,7 +1129,14 @@ class StatusMap:
             record = parse_record(encoded)
             state._put_record(record.name, record)
             if isinstance(record, StatusRecord) and record.latest is not None:
-                state._artifacts[record.name] = _latest_artifacts(record, read_entry)
+                artifacts = _full_artifacts(record, read_entry) if saved is None \
+                    else saved.pop(record.name, {})
+                _check_latest_artifacts(record, artifacts, read_entry)
+                state._artifacts[record.name] = artifacts
+        if saved:
+            raise FormatError(
+                f"status map state: artifacts saved for {min(saved)[:80]!r}, which has no release"
+            )
         for index, vkey, from_index in r.array("revoked"):
             verifier = parse_verifier_key(str(vkey))
             if not isinstance(verifier, Ed25519Verifier):
@@ -1368,8 +1387,11 @@ class StatusMap:
 
     def _apply_release(self, entry: LoggedEntry) -> None:
         """Steps: (1) the repository's publishers' threshold; (2) its format;
-        (3) newer than the latest release; (4) for a repository with package
-        owners, every changed package approved (:mod:`vigil.core.owners`)."""
+        (3) newer than the latest release; (4) a delta release has a previous
+        release and removes only artifacts it had (the repository's artifact
+        set after it is the previous set, minus ``removed``, plus those
+        listed); (5) for a repository with package owners, every changed
+        package approved (:mod:`vigil.core.owners`)."""
         release = parse_release(entry.statement)
         what = f"release {release.version} of {release.repository!r}"
         charter = self._charter(what)
@@ -1392,10 +1414,12 @@ class StatusMap:
         latest = record.latest
         if latest is not None:
             _check_newer(what, release, record, latest)
+        previous = self._artifacts.get(release.repository, {}) if latest else {}
+        current = _current_artifacts(what, release, previous, latest is not None)
         if rules.ownership is not None:
-            previous = self._artifacts.get(release.repository, {}) if latest else {}
-            _check_owners(what, charter, rules.ownership, release, previous, entry.signers)
-        self._set_item(self._artifacts, release.repository, _artifact_digests(release))
+            _check_owners(what, charter, rules.ownership, release, previous, current,
+                          entry.signers)
+        self._set_item(self._artifacts, release.repository, current)
         self._set_record(_with_release(record, entry.index, release, rules.grace_s))
 
     # -- rebuild -------------------------------------------------------------------
@@ -1515,8 +1539,74 @@ _HANDLERS = {
 }
 
 
-def _latest_artifacts(record: StatusRecord, read_entry: Callable[[int], bytes]) -> dict[str, str]:
-    """The artifacts of ``record``'s latest release, read from its entry (restoring)."""
+def _current_artifacts(
+    what: str, release: Release, previous: dict[str, str], has_previous: bool
+) -> dict[str, str]:
+    """The repository's whole artifact set once ``release`` is in force (step 4).
+
+    A full release replaces the set; a delta applies its changes to the set
+    of the latest release, which itself may come from a chain of deltas.
+
+    Raises:
+        PolicyError: a delta as the repository's first release, or one that
+            removes an artifact the repository does not have.
+    """
+    listed = _artifact_digests(release)
+    if not release.delta:
+        return listed
+    if not has_previous:
+        raise PolicyError(
+            f"{what}: a delta release (\"artifacts\": \"delta\") needs a previous release "
+            "of the repository to apply to; its first release must list every artifact"
+        )
+    missing = [name for name in release.removed if name not in previous]
+    if missing:
+        raise PolicyError(
+            f"{what}: removes {missing[0][:80]!r}"
+            + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
+            + ", which the repository's latest release does not have"
+        )
+    current = dict(previous)
+    for name in release.removed:
+        del current[name]
+    current.update(listed)
+    return current
+
+
+def _saved_artifacts(items: list[Any]) -> dict[str, dict[str, str]]:
+    """The ``artifacts`` field of a saved state: [[repository, [[name, sha256 hex]...]]...]."""
+    saved: dict[str, dict[str, str]] = {}
+    for repo, pairs in items:
+        artifacts = {str(name): str(digest) for name, digest in pairs}
+        if str(repo) in saved or len(artifacts) != len(pairs):
+            raise FormatError(f"status map state: artifacts of {str(repo)[:80]!r} repeated")
+        saved[str(repo)] = artifacts
+    return saved
+
+
+def _full_artifacts(record: StatusRecord, read_entry: Callable[[int], bytes]) -> dict[str, str]:
+    """The artifacts the latest release lists (restoring a version 1 state file)."""
+    latest = record.latest
+    assert latest is not None
+    release = parse_release(verify_logged_entry(latest.index, read_entry(latest.index)).statement)
+    if release.delta:
+        raise FormatError(
+            f"status map state: version 1 file, but the latest release of "
+            f"{record.repository!r} (entry {latest.index}) is a delta; replay the log"
+        )
+    return _artifact_digests(release)
+
+
+def _check_latest_artifacts(
+    record: StatusRecord, artifacts: dict[str, str], read_entry: Callable[[int], bytes]
+) -> None:
+    """Check a saved artifact set against ``record``'s latest release entry (restoring).
+
+    The set is not covered by the map root, so a saved state file could hold
+    any set; this ties it to the entry: a full release must list exactly the
+    set, a delta must list a subset of it (same digests) and remove none of
+    its names. A state file edited beyond that is the operator's own doing.
+    """
     latest = record.latest
     assert latest is not None
     release = parse_release(verify_logged_entry(latest.index, read_entry(latest.index)).statement)
@@ -1527,7 +1617,17 @@ def _latest_artifacts(record: StatusRecord, read_entry: Callable[[int], bytes]) 
             f"status map state: entry {latest.index} is not release {latest.version} of "
             f"{record.repository!r} as its record says"
         )
-    return _artifact_digests(release)
+    listed = _artifact_digests(release)
+    if release.delta:
+        agrees = all(artifacts.get(name) == digest for name, digest in listed.items()) and \
+            not any(name in artifacts for name in release.removed)
+    else:
+        agrees = artifacts == listed
+    if not agrees:
+        raise FormatError(
+            f"status map state: the saved artifacts of {record.repository!r} disagree with "
+            f"its latest release (entry {latest.index})"
+        )
 
 
 def _artifact_digests(release: Release) -> dict[str, str]:
@@ -1536,17 +1636,22 @@ def _artifact_digests(release: Release) -> dict[str, str]:
 
 def _check_owners(
     what: str, charter: Charter, ownership: Ownership, release: Release,
-    previous: dict[str, str], signers: Sequence[str],
+    previous: dict[str, str], current: dict[str, str], signers: Sequence[str],
 ) -> None:
-    """The package owners rule (:mod:`vigil.core.owners`) for a repository with owners."""
+    """The package owners rule (:mod:`vigil.core.owners`) for a repository with owners.
+
+    It compares the repository's whole artifact sets before and after, so a
+    delta is judged by what it adds, changes and removes, exactly as the
+    equivalent full release would be.
+    """
     where = f"{release.repository!r} has package owners under {charter.label}"
-    if not release.artifacts:
+    if not release.artifacts and not release.delta:
         raise PolicyError(
             f"{what}: {where}, so a release must list its artifacts (packages) for their "
             "owners to approve"
         )
     try:
-        changes = package_changes(release.format, previous, _artifact_digests(release))
+        changes = package_changes(release.format, previous, current)
     except FormatError as exc:
         raise PolicyError(
             f"{what}: {exc}; {where}, so every artifact must name its package"
