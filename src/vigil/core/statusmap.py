@@ -87,6 +87,7 @@ from vigil.core.intoto import Statement, parse_statement
 from vigil.core.note import Ed25519Verifier, Verifier, parse_verifier_key
 from vigil.core.owners import Ownership, check_approvals, package_changes
 from vigil.core.proof import verify_inclusion
+from vigil.core.releasedelta import apply_release, artifact_digests
 from vigil.core.statements import (
     ADVISORY_PREDICATE_TYPE,
     ARTIFACT_PREDICATE_TYPE,
@@ -1414,10 +1415,10 @@ class StatusMap:
         latest = record.latest
         if latest is not None:
             _check_newer(what, release, record, latest)
-        previous = self._artifacts.get(release.repository, {}) if latest else {}
-        current = _current_artifacts(what, release, previous, latest is not None)
+        previous = self._artifacts.get(release.repository, {}) if latest else None
+        current = apply_release(previous, release, what=what)
         if rules.ownership is not None:
-            _check_owners(what, charter, rules.ownership, release, previous, current,
+            _check_owners(what, charter, rules.ownership, release, previous or {}, current,
                           entry.signers)
         self._set_item(self._artifacts, release.repository, current)
         self._set_record(_with_release(record, entry.index, release, rules.grace_s))
@@ -1539,40 +1540,6 @@ _HANDLERS = {
 }
 
 
-def _current_artifacts(
-    what: str, release: Release, previous: dict[str, str], has_previous: bool
-) -> dict[str, str]:
-    """The repository's whole artifact set once ``release`` is in force (step 4).
-
-    A full release replaces the set; a delta applies its changes to the set
-    of the latest release, which itself may come from a chain of deltas.
-
-    Raises:
-        PolicyError: a delta as the repository's first release, or one that
-            removes an artifact the repository does not have.
-    """
-    listed = _artifact_digests(release)
-    if not release.delta:
-        return listed
-    if not has_previous:
-        raise PolicyError(
-            f"{what}: a delta release (\"artifacts\": \"delta\") needs a previous release "
-            "of the repository to apply to; its first release must list every artifact"
-        )
-    missing = [name for name in release.removed if name not in previous]
-    if missing:
-        raise PolicyError(
-            f"{what}: removes {missing[0][:80]!r}"
-            + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
-            + ", which the repository's latest release does not have"
-        )
-    current = dict(previous)
-    for name in release.removed:
-        del current[name]
-    current.update(listed)
-    return current
-
-
 def _saved_artifacts(items: list[Any]) -> dict[str, dict[str, str]]:
     """The ``artifacts`` field of a saved state: [[repository, [[name, sha256 hex]...]]...]."""
     saved: dict[str, dict[str, str]] = {}
@@ -1594,7 +1561,7 @@ def _full_artifacts(record: StatusRecord, read_entry: Callable[[int], bytes]) ->
             f"status map state: version 1 file, but the latest release of "
             f"{record.repository!r} (entry {latest.index}) is a delta; replay the log"
         )
-    return _artifact_digests(release)
+    return artifact_digests(release)
 
 
 def _check_latest_artifacts(
@@ -1617,7 +1584,7 @@ def _check_latest_artifacts(
             f"status map state: entry {latest.index} is not release {latest.version} of "
             f"{record.repository!r} as its record says"
         )
-    listed = _artifact_digests(release)
+    listed = artifact_digests(release)
     if release.delta:
         agrees = all(artifacts.get(name) == digest for name, digest in listed.items()) and \
             not any(name in artifacts for name in release.removed)
@@ -1628,10 +1595,6 @@ def _check_latest_artifacts(
             f"status map state: the saved artifacts of {record.repository!r} disagree with "
             f"its latest release (entry {latest.index})"
         )
-
-
-def _artifact_digests(release: Release) -> dict[str, str]:
-    return {a.name or "": a.digest["sha256"] for a in release.artifacts}
 
 
 def _check_owners(
