@@ -90,3 +90,47 @@ def test_a_chain_that_does_not_apply_is_refused(tmp_path: Path) -> None:
     repo(root, 1, {"b-1-1.x86_64.rpm": b"b1"})
     with pytest.raises(ConfigError, match="does not apply: release 2 of 'oss': removes 'x86_64/a"):
         delta(root, 3, [full(root, 1), second])
+
+
+def test_a_rebuild_of_a_delta_covers_what_it_introduced(tmp_path: Path) -> None:
+    """ADR 0012: `vigil attest` compares only the artifacts a delta lists, and the
+    status map takes that attestation for the delta release."""
+    from charterkit import CharterSpec, Repo, Sim, key, sign_charter
+    from vigil.core.dsse import PAYLOAD_TYPE_INTOTO, sign_envelope
+    from vigil.core.intoto import Statement
+    from vigil.core.statements import parse_rebuild
+    from vigil.roles.statements import attest
+
+    pub, rb, board = key("delta-pub"), key("delta-rb"), key("delta-board")
+    spec = CharterSpec(foundation=[board], repositories=[Repo("oss", [pub], rebuilders=[rb])])
+    root = repo(tmp_path / "repo", 1, {"a-1-1.x86_64.rpm": b"a1", "b-1-1.x86_64.rpm": b"b1"})
+    first = detect_state(root, artifacts=True)
+    statements: list[Statement] = [
+        create_release(first, repository="oss", version=1, published_s=T)
+    ]
+    repo(root, 2, {"a-1-1.x86_64.rpm": b"a1", "b-2-1.x86_64.rpm": b"b2"})
+    statements.append(create_delta_release(
+        detect_state(root, artifacts=True), [parse_release(statements[0])],
+        repository="oss", version=2, published_s=T + 1,
+    ))
+    second = parse_release(statements[1])
+    rebuilt = tmp_path / "rebuilt"
+    rebuilt.mkdir()
+    (rebuilt / "b-2-1.x86_64.rpm").write_bytes(b"b2")
+    rebuild = attest(second, rebuilt, builder="https://rb.example/")
+    assert [(r.name, r.result) for r in parse_rebuild(rebuild).results] == [
+        ("x86_64/b-2-1.x86_64.rpm", "reproduced")
+    ]
+    sim = Sim()
+    sim.submit(sign_charter(spec.text(), [board]))
+    for statement in statements:
+        sim.submit(sign_envelope(PAYLOAD_TYPE_INTOTO, statement.raw, [pub]))
+    sim.submit(sign_envelope(PAYLOAD_TYPE_INTOTO, rebuild.raw, [rb]))
+    assert [(r.version, r.result) for r in sim.record("oss").rebuilds] == [(2, "reproduced")]
+    # A delta that introduces nothing has nothing to rebuild.
+    empty = parse_release(create_delta_release(
+        detect_state(root, artifacts=True), [parse_release(s) for s in statements],
+        repository="oss", version=3, published_s=T + 2,
+    ))
+    with pytest.raises(ConfigError, match="is a delta that adds or changes no artifact"):
+        attest(empty, rebuilt, builder="https://rb.example/")
