@@ -85,7 +85,12 @@ from vigil.core.dsse import PAYLOAD_TYPE_INTOTO, format_envelope, parse_envelope
 from vigil.core.encoding import b64decode_strict, b64encode, parse_json_object
 from vigil.core.intoto import Statement, parse_statement
 from vigil.core.note import Ed25519Verifier, Verifier, parse_verifier_key
-from vigil.core.owners import Ownership, check_approvals, package_changes
+from vigil.core.owners import (
+    Ownership,
+    check_approvals,
+    delta_package_changes,
+    package_changes,
+)
 from vigil.core.proof import verify_inclusion
 from vigil.core.releasedelta import apply_release, artifact_digests
 from vigil.core.statements import (
@@ -1614,7 +1619,13 @@ def _check_owners(
             "owners to approve"
         )
     try:
-        changes = package_changes(release.format, previous, current)
+        if release.delta:
+            changes = delta_package_changes(
+                release.format, previous, current, (a.name or "" for a in release.artifacts),
+                release.removed,
+            )
+        else:
+            changes = package_changes(release.format, previous, current)
     except FormatError as exc:
         raise PolicyError(
             f"{what}: {exc}; {where}, so every artifact must name its package"
