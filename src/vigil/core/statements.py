@@ -29,6 +29,9 @@ the metadata document that names everything else)::
                          "osv": {... a subset of the OSV schema ...}}
     revocation subject [{"name": "<key name>", "digest": {"sha256": sha256(vkey)}}]
               predicate {"key": "<vkey>", "from_index": 1200, "reason": "laptop stolen"}
+    owners    subject  [{"name": "oss", "digest": {"sha256": sha256("oss")}}]
+              predicate {"repository": "oss", "counter": 3,
+                         "packages": {"foo": ["<vkey>", "team:mirage"], "bar": []}}
 
 Rules common to all: unknown predicate fields are refused (a log would
 otherwise store data no validator understood; see the format ADR), versions
@@ -60,13 +63,16 @@ __all__ = [
     "ADVISORY_PREDICATE_TYPE",
     "ARTIFACTS_DELTA",
     "ARTIFACT_PREDICATE_TYPE",
+    "MAX_OWNED_PACKAGES",
     "MAX_REMOVED",
     "OSV_FIELDS",
+    "OWNERS_PREDICATE_TYPE",
     "REBUILD_PREDICATE_TYPE",
     "RELEASE_PREDICATE_TYPE",
     "RESULTS",
     "REVOCATION_PREDICATE_TYPE",
     "Advisory",
+    "OwnersAuthorisation",
     "Rebuild",
     "RebuildResult",
     "Release",
@@ -74,7 +80,9 @@ __all__ = [
     "advisory_statement",
     "check_repository_name",
     "format_time",
+    "owners_statement",
     "parse_advisory",
+    "parse_owners",
     "parse_rebuild",
     "parse_release",
     "parse_revocation",
@@ -88,6 +96,7 @@ RELEASE_PREDICATE_TYPE = "https://vigil.dev/release/v1"
 REBUILD_PREDICATE_TYPE = "https://vigil.dev/rebuild/v1"
 ADVISORY_PREDICATE_TYPE = "https://vigil.dev/advisory/v1"
 REVOCATION_PREDICATE_TYPE = "https://vigil.dev/revocation/v1"
+OWNERS_PREDICATE_TYPE = "https://vigil.dev/owners/v1"
 ARTIFACT_PREDICATE_TYPE = "https://vigil.dev/artifact/v1"
 """The generic signed-artifact kind (same value as :mod:`vigil.log.kinds`)."""
 
@@ -784,4 +793,114 @@ def revocation_statement(
         [_key_subject(key, verifier.name)], REVOCATION_PREDICATE_TYPE, predicate
     )
     parse_revocation(statement)
+    return statement
+
+
+# --------------------------------------------------------------------------- #
+# owners (janitor-signed owner authorisations, ADR 0013)
+# --------------------------------------------------------------------------- #
+
+MAX_OWNED_PACKAGES = 1024
+"""Most packages one owners authorisation may set (an entry holds fewer anyway)."""
+
+_MAX_OWNERS_PER_PACKAGE = 64
+_TEAM_PREFIX = "team:"
+_PACKAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+~-]{0,255}")
+_TEAM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+@dataclass(frozen=True, slots=True)
+class OwnersAuthorisation:
+    """Janitors setting the owners of some packages of a repository (Conex's
+    authorisation file, as a log entry).
+
+    Attributes:
+        repository: The repository.
+        counter: 1 for its first authorisation, then exactly one more each time.
+        packages: Package name to its owners from now on, each a verifier key
+            or ``team:NAME``; an empty tuple means no owner (janitors only).
+    """
+
+    repository: str
+    counter: int
+    packages: Mapping[str, tuple[str, ...]]
+
+
+def _repository_subject(repository: str) -> Subject:
+    return Subject(
+        repository, {"sha256": hashlib.sha256(repository.encode("utf-8")).hexdigest()}
+    )
+
+
+def _owner_spelling(text: object, what: str) -> str:
+    if isinstance(text, str) and text.startswith(_TEAM_PREFIX):
+        if _TEAM.fullmatch(text[len(_TEAM_PREFIX):]) is None:
+            raise FormatError(f"{what}: {text[:80]!r} is not team:NAME")
+        return text
+    if not isinstance(text, str):
+        raise FormatError(f"{what}: want a verifier key or team:NAME")
+    try:
+        verifier = parse_verifier_key(text)
+    except FormatError as exc:
+        raise FormatError(f"{what}: {exc} (want a verifier key or team:NAME)") from exc
+    if not isinstance(verifier, Ed25519Verifier):
+        raise FormatError(f"{what}: {verifier.name} is not an Ed25519 (type 0x01) key")
+    return text
+
+
+def parse_owners(statement: Statement) -> OwnersAuthorisation:
+    """The owner authorisation a statement makes.
+
+    Raises:
+        FormatError: wrong predicateType, unknown or missing fields, a
+            counter out of range, no packages or more than
+            :data:`MAX_OWNED_PACKAGES`, a bad package name, an owner that is
+            neither an Ed25519 verifier key nor ``team:NAME``, the same owner
+            twice for a package, or a subject other than the repository's
+            (its name, sha256 of the name).
+    """
+    what = "owners predicate"
+    _check_type(statement, OWNERS_PREDICATE_TYPE, what)
+    fields = _Fields(statement.predicate, what, frozenset({"repository", "counter", "packages"}))
+    repository = check_repository_name(fields.require("repository"), what=f"{what} repository")
+    counter = fields.integer("counter", 1)
+    table = fields.require("packages")
+    if not isinstance(table, Mapping) or not 1 <= len(table) <= MAX_OWNED_PACKAGES:
+        raise FormatError(
+            f"{what} packages: want an object of 1 to {MAX_OWNED_PACKAGES} packages"
+        )
+    packages: dict[str, tuple[str, ...]] = {}
+    for package, owners in table.items():
+        if _PACKAGE.fullmatch(package) is None:
+            raise FormatError(f"{what} packages: {package[:80]!r} is not a package name")
+        where = f"{what} packages[{package!r}]"
+        if not isinstance(owners, list) or len(owners) > _MAX_OWNERS_PER_PACKAGE:
+            raise FormatError(f"{where}: want an array of at most {_MAX_OWNERS_PER_PACKAGE}")
+        spellings = tuple(
+            _owner_spelling(o, f"{where}[{position}]") for position, o in enumerate(owners)
+        )
+        if len(set(spellings)) != len(spellings):
+            raise FormatError(f"{where}: an owner is listed twice")
+        packages[package] = spellings
+    if statement.subjects != (_repository_subject(repository),):
+        raise FormatError(
+            "owners: want exactly one subject, the repository (its name, sha256 of the name)"
+        )
+    return OwnersAuthorisation(repository, counter, MappingProxyType(packages))
+
+
+def owners_statement(
+    *, repository: str, counter: int, packages: Mapping[str, Sequence[str]]
+) -> Statement:
+    """Build an owners statement (and check it as :func:`parse_owners` does)."""
+    statement = build_statement(
+        [_repository_subject(repository)],
+        OWNERS_PREDICATE_TYPE,
+        {
+            "repository": repository,
+            "counter": counter,
+            "packages": {name: list(owners) for name, owners in packages.items()},
+        },
+    )
+    parse_owners(statement)
     return statement

@@ -86,16 +86,20 @@ from vigil.core.encoding import b64decode_strict, b64encode, parse_json_object
 from vigil.core.intoto import Statement, parse_statement
 from vigil.core.note import Ed25519Verifier, Verifier, parse_verifier_key
 from vigil.core.owners import (
+    TEAM_PREFIX,
+    Owner,
     Ownership,
     check_approvals,
     delta_package_changes,
     package_changes,
 )
+from vigil.core.packages import check_package_name
 from vigil.core.proof import verify_inclusion
 from vigil.core.releasedelta import apply_release, artifact_digests
 from vigil.core.statements import (
     ADVISORY_PREDICATE_TYPE,
     ARTIFACT_PREDICATE_TYPE,
+    OWNERS_PREDICATE_TYPE,
     REBUILD_PREDICATE_TYPE,
     RELEASE_PREDICATE_TYPE,
     RESULTS,
@@ -104,6 +108,7 @@ from vigil.core.statements import (
     Release,
     format_time,
     parse_advisory,
+    parse_owners,
     parse_rebuild,
     parse_release,
     parse_revocation,
@@ -984,6 +989,11 @@ class StatusMap:
         # through full and delta releases (ADR 0012): not part of the map,
         # what a delta applies to and the package owners rule compares with.
         self._artifacts: dict[str, dict[str, str]] = {}
+        # Owner authorisations per repository (ADR 0013): the latest one's
+        # counter and index, and every package they set (the latest word per
+        # package). Not part of the map; they override the charter's table.
+        self._owner_tables: dict[str, OwnerTable] = {}
+        self._ownership_cache: dict[str, tuple[Charter, OwnerTable, Ownership]] = {}
         self._journal: list[tuple[Any, ...]] | None = None
         self._public_keys: dict[str, bytes | None] = {}
         self._charter_revoked_cache: tuple[Charter, dict[bytes, int]] | None = None
@@ -1079,6 +1089,8 @@ class StatusMap:
                              for (repo, ident), index in self._advisory_ids.items()],
             "artifacts": [[repo, sorted(artifacts.items())]
                           for repo, artifacts in sorted(self._artifacts.items())],
+            "owners": [[repo, t.counter, t.index, {p: list(o) for p, o in t.packages.items()}]
+                       for repo, t in sorted(self._owner_tables.items())],
             "root": None if root is None else b64encode(root),
         }
         return json.dumps(document, separators=(",", ":")).encode()
@@ -1115,7 +1127,7 @@ class StatusMap:
         r = _Reader(document, "status map state", (
             "vigil_statusmap", "size", "charter_index", "charter_indexes", "records", "revoked",
             "advisory_ids", "root",
-        ), ("artifacts",))
+        ), ("artifacts", "owners"))
         version = document["vigil_statusmap"]
         if version not in (1, 2) or (version == 2) != ("artifacts" in document):
             raise FormatError("status map state: unknown version")
@@ -1143,6 +1155,13 @@ class StatusMap:
             raise FormatError(
                 f"status map state: artifacts saved for {min(saved)[:80]!r}, which has no release"
             )
+        if "owners" in document:
+            for repo, counter, index, packages in r.array("owners"):
+                table = OwnerTable(int(counter), int(index), {
+                    str(p): tuple(str(o) for o in owners) for p, owners in packages.items()
+                })
+                _check_owner_table(str(repo), table, read_entry)
+                state._owner_tables[str(repo)] = table
         for index, vkey, from_index in r.array("revoked"):
             verifier = parse_verifier_key(str(vkey))
             if not isinstance(verifier, Ed25519Verifier):
@@ -1423,10 +1442,89 @@ class StatusMap:
         previous = self._artifacts.get(release.repository, {}) if latest else None
         current = apply_release(previous, release, what=what)
         if rules.ownership is not None:
-            _check_owners(what, charter, rules.ownership, release, previous or {}, current,
+            ownership = self._ownership(release.repository, charter, rules.ownership)
+            _check_owners(what, charter, ownership, release, previous or {}, current,
                           entry.signers)
         self._set_item(self._artifacts, release.repository, current)
         self._set_record(_with_release(record, entry.index, release, rules.grace_s))
+
+    # -- owners --------------------------------------------------------------------
+
+    def _apply_owners(self, entry: LoggedEntry) -> None:
+        """Steps: (1) the repository has janitors under the charter in force;
+        (2) their quorum signed (distinct keys; revoked keys were refused
+        before); (3) the counter is exactly one above the repository's latest
+        authorisation (an older one replayed is a rollback); (4) every package
+        name fits the repository's format and every team exists."""
+        owners = parse_owners(entry.statement)
+        what = f"owners authorisation {owners.counter} of {owners.repository!r}"
+        charter = self._charter(what)
+        rules = charter.repository(owners.repository)
+        if rules.ownership is None:
+            raise PolicyError(
+                f"{what}: {charter.label} names no janitors for {owners.repository!r}, so it "
+                "has no package owners to set"
+            )
+        quorum = rules.ownership.janitor_quorum(entry.signers)
+        team = rules.ownership.janitors.name
+        if not quorum.signed:
+            raise PolicyError(
+                f"{what}: signed by {_names(entry.signers)}, none of whom is a janitor of "
+                f"{owners.repository!r} (team {team!r}) under {charter.label}"
+            )
+        if not quorum.met:
+            raise ThresholdError(f"{what}: janitors (team {team!r}): {quorum.describe()}")
+        table = self._owner_tables.get(owners.repository)
+        latest = 0 if table is None else table.counter
+        if owners.counter <= latest:
+            assert table is not None
+            raise RollbackError(
+                f"{what}: counter {owners.counter} is not above the latest authorisation's "
+                f"{latest} (index {table.index}): an old authorisation replayed"
+            )
+        if owners.counter != latest + 1:
+            raise PolicyError(f"{what}: counter {owners.counter} skips {latest + 1}")
+        for package, spellings in owners.packages.items():
+            try:
+                check_package_name(rules.format, package)
+            except FormatError as exc:
+                raise PolicyError(f"{what}: {exc}") from exc
+            for spelling in spellings:
+                name = spelling[len(TEAM_PREFIX):]
+                if spelling.startswith(TEAM_PREFIX) and name not in charter.teams:
+                    raise PolicyError(
+                        f"{what}: package {package!r}: unknown team {name!r} under {charter.label}"
+                    )
+        packages = dict(table.packages) if table is not None else {}
+        packages.update(owners.packages)
+        self._set_item(
+            self._owner_tables, owners.repository,
+            OwnerTable(owners.counter, entry.index, packages),
+        )
+
+    def _ownership(self, repository: str, charter: Charter, base: Ownership) -> Ownership:
+        """The charter's owners, overridden per package by the log's authorisations."""
+        table = self._owner_tables.get(repository)
+        if table is None:
+            return base
+        cached = self._ownership_cache.get(repository)
+        if cached is not None and cached[0] is charter and cached[1] is table:
+            return cached[2]
+        packages = dict(base.packages)
+        for package, spellings in table.packages.items():
+            owners = tuple(
+                Owner(team=charter.teams[s[len(TEAM_PREFIX):]]) if s.startswith(TEAM_PREFIX)
+                else Owner(key=_ed25519(s))
+                for s in spellings
+                if not s.startswith(TEAM_PREFIX) or s[len(TEAM_PREFIX):] in charter.teams
+            )
+            if owners:
+                packages[package] = owners
+            else:
+                packages.pop(package, None)  # no owner: the janitors decide
+        ownership = Ownership(packages, base.janitors, base.janitor_threshold)
+        self._ownership_cache[repository] = (charter, table, ownership)
+        return ownership
 
     # -- rebuild -------------------------------------------------------------------
 
@@ -1542,7 +1640,44 @@ _HANDLERS = {
     REBUILD_PREDICATE_TYPE: StatusMap._apply_rebuild,
     ADVISORY_PREDICATE_TYPE: StatusMap._apply_advisory,
     ARTIFACT_PREDICATE_TYPE: StatusMap._apply_generic,
+    OWNERS_PREDICATE_TYPE: StatusMap._apply_owners,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerTable:
+    """A repository's owner authorisations so far (ADR 0013).
+
+    Attributes:
+        counter: The latest authorisation's counter.
+        index: Its log index.
+        packages: Every package an authorisation set, with the latest owners
+            (verifier keys or ``team:NAME``; empty: no owner).
+    """
+
+    counter: int
+    index: int
+    packages: dict[str, tuple[str, ...]]
+
+
+def _ed25519(vkey: str) -> Ed25519Verifier:
+    verifier = parse_verifier_key(vkey)
+    assert isinstance(verifier, Ed25519Verifier)  # parse_owners accepted only these
+    return verifier
+
+
+def _check_owner_table(
+    repository: str, table: OwnerTable, read_entry: Callable[[int], bytes]
+) -> None:
+    """A saved owner table agrees with the authorisation entry it names (restoring)."""
+    owners = parse_owners(verify_logged_entry(table.index, read_entry(table.index)).statement)
+    if (owners.repository, owners.counter) != (repository, table.counter) or any(
+        table.packages.get(p) != o for p, o in owners.packages.items()
+    ):
+        raise FormatError(
+            f"status map state: entry {table.index} is not owners authorisation "
+            f"{table.counter} of {repository!r} as the saved state says"
+        )
 
 
 def _saved_artifacts(items: list[Any]) -> dict[str, dict[str, str]]:
