@@ -18,6 +18,11 @@
     vigil advisory sign FILE --key KEYFILE [--out FILE]
     vigil advisory submit ENVELOPE [--url URL --log-key VKEY]
 
+    vigil owners create --repository R --counter N --package NAME=OWNER[,OWNER...]...
+                        [--out FILE]
+    vigil owners sign FILE --key KEYFILE [--out FILE]
+    vigil owners submit ENVELOPE [--url URL --log-key VKEY]
+
 ``create`` writes an unsigned statement; ``sign`` turns it into an envelope
 (``FILE.dsse.json``) or adds a signature to an envelope in place, so several
 holders sign in turn. ``--delta-from`` makes a delta release (ADR 0012): it
@@ -41,10 +46,12 @@ from vigil.core.dsse import format_envelope
 from vigil.core.intoto import Statement
 from vigil.core.statements import (
     ADVISORY_PREDICATE_TYPE,
+    OWNERS_PREDICATE_TYPE,
     REBUILD_PREDICATE_TYPE,
     RELEASE_PREDICATE_TYPE,
     Release,
     advisory_statement,
+    owners_statement,
     parse_release,
     parse_time,
 )
@@ -105,6 +112,19 @@ def add_parsers(sub: Any) -> None:
     _advisory_target(withdraw)
     withdraw.set_defaults(run=run_advisory_withdraw)
     _sign_and_submit(advisory_sub, ADVISORY_PREDICATE_TYPE, "advisory")
+    owners = sub.add_parser("owners", help="set package owners (janitor quorum; ADR 0013)")
+    owners_sub = owners.add_subparsers(dest="owners_command", metavar="ACTION", required=True)
+    create = owners_sub.add_parser("create", help="build an owners authorisation statement")
+    create.add_argument("--repository", required=True)
+    create.add_argument("--counter", type=int, required=True,
+                        help="1 for the repository's first authorisation, then one more each")
+    create.add_argument(
+        "--package", action="append", required=True, metavar="NAME=OWNER[,OWNER...]",
+        help="a package and its owners (verifier keys or team:NAME); NAME= for no owner",
+    )
+    create.add_argument("--out", type=Path, help="write the statement here (default stdout)")
+    create.set_defaults(run=run_owners_create)
+    _sign_and_submit(owners_sub, OWNERS_PREDICATE_TYPE, "owners authorisation")
 
 
 def _advisory_target(parser: argparse.ArgumentParser) -> None:
@@ -161,6 +181,21 @@ def run_release_create(args: argparse.Namespace) -> int:
         f"{state.format} state {state.state.name}: sha256 {state.state.digest['sha256']} "
         f"({listing}) from {state.source}",
         file=sys.stderr,
+    )
+    _emit(statement.raw, args.out)
+    return 0
+
+
+def run_owners_create(args: argparse.Namespace) -> int:
+    """Write an unsigned owners authorisation (the janitors sign it in turn)."""
+    packages: dict[str, list[str]] = {}
+    for text in args.package:
+        name, equals, owners = text.partition("=")
+        if not equals or name in packages:
+            raise ConfigError(f"--package {text[:80]!r}: want NAME=OWNER[,OWNER...], once per NAME")
+        packages[name] = [o for o in owners.split(",") if o]
+    statement = owners_statement(
+        repository=args.repository, counter=args.counter, packages=packages
     )
     _emit(statement.raw, args.out)
     return 0
