@@ -19,7 +19,10 @@ a release must also be approved, package by package, by the owners or the
 janitor quorum (:mod:`vigil.core.owners`). The map keeps each repository's
 whole artifact set (not in the records), replayed through its releases: a
 full release replaces it, a delta release (ADR 0012) adds, changes and
-removes names; the owners rule compares the sets before and after.
+removes names; the owners rule compares the sets before and after. Owners
+come from the charter, overridden per package by owner authorisations the
+repository's janitor quorum logs (ADR 0013; kept beside the artifact sets,
+not in the records).
 
 A governance record (repository name ``""``, so it sorts first) names the
 charter in force (index, name, version, digest) and the keys revoked by
@@ -1288,7 +1291,7 @@ class StatusMap:
         3. No signer is revoked at this index (charter ``[[revoked]]`` or an
            earlier revocation statement).
         4. The kind's rules (release, rebuild, advisory, revocation, charter,
-           artifact); see each ``_apply_*``. Unknown kinds are refused.
+           owners, artifact); see each ``_apply_*``. Unknown kinds are refused.
 
         On any failure the state is unchanged.
 
@@ -1299,8 +1302,9 @@ class StatusMap:
             ThresholdError: too few distinct role keys signed.
             OwnerApprovalError: (a PolicyError) a release changes a package
                 without its owner's signature or the janitor quorum.
-            RollbackError: a downgrade, a replayed old release, a time going
-                backwards (EquivocationError: same version, other digest).
+            RollbackError: a downgrade, a replayed old release or owners
+                authorisation, a time going backwards (EquivocationError: same
+                version, other digest).
             DuplicateEntryError: it repeats something already in force.
         """
         self._check_index(entry.index)
