@@ -1076,7 +1076,8 @@ class StatusMap:
         back from the latest release entry because, with delta releases, it
         depends on the repository's whole chain of releases since its last
         full one (ADR 0012); :meth:`restore_state` checks it against the
-        latest release entry.
+        latest release entry. Likewise each repository's owner table (ADR
+        0013), checked against its latest authorisation entry.
         """
         if self._journal is not None:
             raise RuntimeError("status map: cannot export inside a transaction")
@@ -1114,7 +1115,8 @@ class StatusMap:
         Raises:
             FormatError: malformed, the records do not give the saved root,
                 a latest release entry is not the release its record names,
-                or a saved artifact set disagrees with it.
+                a saved artifact set disagrees with it, or a saved owner
+                table with its authorisation entry.
             SignatureError: the charter or a release entry's signatures do not verify.
         """
         try:
