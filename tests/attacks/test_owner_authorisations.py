@@ -198,3 +198,25 @@ def test_a_restart_keeps_the_authorisations() -> None:
     assert forged != saved
     with pytest.raises(FormatError, match="is not owners authorisation 1 of 'oss'"):
         StatusMap.restore_state(forged, lambda i: sim.entries[i])
+
+
+def test_an_auditor_names_an_authorisation_a_lying_log_took() -> None:
+    """A log that logged one janitor's authorisation is caught by replay (vigil audit, auditing
+    witnesses): the entry is a violation, and the owners stay the charter's."""
+    from charterkit import sign_charter
+    from ownerkit import SPEC
+    from vigil.core.dsse import format_envelope
+    from vigil.core.statusmap import Replayer
+
+    entries = [
+        sign_charter(SPEC.text(), [BOARD]),
+        publish(1, FIRST, [PUB, J1, J2]),
+        authorise(1, MALLORY_OWNS_FOO, [J1]),  # under quorum: an honest log refuses it
+        publish(2, with_changed(FIRST, "foo"), [PUB, MALLORY]),  # judged by the charter: Alice's
+    ]
+    replayer = Replayer()
+    replayer.extend(format_envelope(e) for e in entries)
+    assert [v.index for v in replayer.violations] == [2, 3]
+    assert isinstance(replayer.violations[0].error, ThresholdError)
+    assert isinstance(replayer.violations[1].error, OwnerApprovalError)
+    assert "own-alice" in str(replayer.violations[1].error)
