@@ -172,8 +172,10 @@ def release(
     published_s: int | None = None,
     format: str = "rpm-md",
     artifacts: Sequence[tuple[str, bytes]] = (),
+    delta: bool = False,
+    removed: Sequence[str] = (),
 ) -> Envelope:
-    """A signed release envelope."""
+    """A signed release envelope (``delta``: it lists only changes, ADR 0012)."""
     from vigil.core.intoto import Subject
     from vigil.core.statements import release_statement
 
@@ -185,6 +187,8 @@ def release(
         published_s=T0 + 60 * version if published_s is None else published_s,
         state=Subject("repodata/repomd.xml", {"sha256": state}),
         artifacts=[Subject(name, {"sha256": d.hex()}) for name, d in artifacts],
+        delta=delta,
+        removed=removed,
     )
     return sign_envelope(PAYLOAD_TYPE_INTOTO, statement.raw, list(signers))
 

@@ -22,7 +22,19 @@ import pytest
 from charterkit import T0, state_digest
 from charterserver import CharterLogServer, charter_log
 from logsupport import vigil
-from ownerkit import ALICE, BOARD, FIRST, J1, J2, PUB, SPEC, publish, rpm, with_changed
+from ownerkit import (
+    ALICE,
+    BOARD,
+    FIRST,
+    J1,
+    J2,
+    MALLORY,
+    PUB,
+    SPEC,
+    publish,
+    rpm,
+    with_changed,
+)
 from vigil.core.intoto import Subject
 from vigil.core.note import Ed25519Signer
 from vigil.core.statements import release_statement
@@ -114,3 +126,27 @@ def test_a_log_that_skips_the_owners_is_caught_by_audit(tampered: CharterLogServ
     assert "status map WRONG" in result.stdout and "THE LOG LIED" in result.stdout
     assert (f"entry {lie} breaks the rules: release 2 of 'oss': package 'foo' (changed) needs a "
             "signature by an owner") in result.stdout
+
+
+def test_janitors_set_owners_with_the_cli_and_audit_replays_it(
+    tmp_path: Path, honest: CharterLogServer
+) -> None:
+    """ADR 0013: `vigil owners create|sign|submit`; the log takes only the janitor quorum."""
+    honest.submit(publish(1, list(FIRST), [PUB, J1, J2]))
+    statement = tmp_path / "owners-1.json"
+    vigil("owners", "create", "--repository", "oss", "--counter", "1",
+          "--package", f"foo={MALLORY.vkey}", "--package", "bar=", "--out", str(statement))
+    vigil("owners", "sign", str(statement), "--key", key_file(tmp_path, J1))
+    envelope = statement.with_name("owners-1.dsse.json")
+    refused = honest.cli("owners", "submit", str(envelope), check=False)
+    assert refused.returncode == 1
+    assert "janitors (team 'janitors'): 1 of 2" in refused.stderr
+    vigil("owners", "sign", str(envelope), "--key", key_file(tmp_path, J2))
+    assert "logged at index 2" in honest.cli("owners", "submit", str(envelope)).stdout
+    # foo is Mallory's now, not Alice's.
+    answer = honest.submit(publish(2, with_changed(FIRST, "foo"), [PUB, ALICE]), status=422)
+    assert "package 'foo' (changed) needs a signature by an owner (own-mallory (" \
+        in answer["message"]
+    honest.submit(publish(2, with_changed(FIRST, "foo"), [PUB, MALLORY]))
+    audit = honest.audit()
+    assert audit.returncode == 0, audit.stdout + audit.stderr

@@ -2,6 +2,7 @@
 
     vigil release create PATH --repository R --version N [--format F] [--artifacts]
                                 [--published TIME] [--out FILE]
+                                [--delta-from RELEASE]...
     vigil release sign FILE --key KEYFILE [--out FILE]
     vigil release submit ENVELOPE [--url URL --log-key VKEY]
 
@@ -17,9 +18,16 @@
     vigil advisory sign FILE --key KEYFILE [--out FILE]
     vigil advisory submit ENVELOPE [--url URL --log-key VKEY]
 
+    vigil owners create --repository R --counter N --package NAME=OWNER[,OWNER...]...
+                        [--out FILE]
+    vigil owners sign FILE --key KEYFILE [--out FILE]
+    vigil owners submit ENVELOPE [--url URL --log-key VKEY]
+
 ``create`` writes an unsigned statement; ``sign`` turns it into an envelope
 (``FILE.dsse.json``) or adds a signature to an envelope in place, so several
-holders sign in turn.
+holders sign in turn. ``--delta-from`` makes a delta release (ADR 0012): it
+lists only the artifacts added or changed since the given releases, and the
+names removed; ``attest`` on a delta compares only what it lists.
 """
 
 from __future__ import annotations
@@ -38,10 +46,13 @@ from vigil.core.dsse import format_envelope
 from vigil.core.intoto import Statement
 from vigil.core.statements import (
     ADVISORY_PREDICATE_TYPE,
+    OWNERS_PREDICATE_TYPE,
     REBUILD_PREDICATE_TYPE,
     RELEASE_PREDICATE_TYPE,
     Release,
     advisory_statement,
+    owners_statement,
+    parse_release,
     parse_time,
 )
 from vigil.errors import ConfigError
@@ -57,6 +68,12 @@ def add_parsers(sub: Any) -> None:
     create.add_argument("--version", type=int, required=True, help="release version (monotonic)")
     create.add_argument("--format", help="force the format (default: detect)")
     create.add_argument("--artifacts", action="store_true", help="list package digests too")
+    create.add_argument(
+        "--delta-from", type=Path, action="append", default=[], metavar="RELEASE",
+        help="list only what changed since these releases (statement or envelope files: the "
+        "last full release, then the deltas since, oldest first; repeat the option); "
+        "implies --artifacts",
+    )
     create.add_argument("--published", help="publication time YYYY-MM-DDTHH:MM:SSZ (default now)")
     create.add_argument("--out", type=Path, help="write the statement here (default stdout)")
     create.set_defaults(run=run_release_create)
@@ -95,6 +112,19 @@ def add_parsers(sub: Any) -> None:
     _advisory_target(withdraw)
     withdraw.set_defaults(run=run_advisory_withdraw)
     _sign_and_submit(advisory_sub, ADVISORY_PREDICATE_TYPE, "advisory")
+    owners = sub.add_parser("owners", help="set package owners (janitor quorum; ADR 0013)")
+    owners_sub = owners.add_subparsers(dest="owners_command", metavar="ACTION", required=True)
+    create = owners_sub.add_parser("create", help="build an owners authorisation statement")
+    create.add_argument("--repository", required=True)
+    create.add_argument("--counter", type=int, required=True,
+                        help="1 for the repository's first authorisation, then one more each")
+    create.add_argument(
+        "--package", action="append", required=True, metavar="NAME=OWNER[,OWNER...]",
+        help="a package and its owners (verifier keys or team:NAME); NAME= for no owner",
+    )
+    create.add_argument("--out", type=Path, help="write the statement here (default stdout)")
+    create.set_defaults(run=run_owners_create)
+    _sign_and_submit(owners_sub, OWNERS_PREDICATE_TYPE, "owners authorisation")
 
 
 def _advisory_target(parser: argparse.ArgumentParser) -> None:
@@ -129,19 +159,43 @@ def _emit(statement_or_envelope: bytes, out: Path | None) -> None:
 
 def run_release_create(args: argparse.Namespace) -> int:
     """Detect the state digest and write the release statement."""
-    from vigil.roles.release import create_release, detect_state
+    from vigil.roles.release import create_delta_release, create_release, detect_state
+    from vigil.roles.statements import release_from_file
 
-    state = detect_state(args.path, format=args.format, artifacts=args.artifacts)
+    previous = [release_from_file(read_file(path)) for path in args.delta_from]
+    state = detect_state(args.path, format=args.format, artifacts=args.artifacts or bool(previous))
     published = (
         parse_time(args.published, what="--published") if args.published else int(time.time())
     )
-    statement = create_release(
-        state, repository=args.repository, version=args.version, published_s=published
-    )
+    values = {"repository": args.repository, "version": args.version, "published_s": published}
+    if previous:
+        statement = create_delta_release(state, previous, **values)
+        release = parse_release(statement)
+        listing = (f"{len(state.artifacts)} artifacts; delta from release "
+                   f"{previous[-1].version}: {len(release.artifacts)} added or changed, "
+                   f"{len(release.removed)} removed")
+    else:
+        statement = create_release(state, **values)
+        listing = f"{len(state.artifacts)} artifacts"
     print(
         f"{state.format} state {state.state.name}: sha256 {state.state.digest['sha256']} "
-        f"({len(state.artifacts)} artifacts) from {state.source}",
+        f"({listing}) from {state.source}",
         file=sys.stderr,
+    )
+    _emit(statement.raw, args.out)
+    return 0
+
+
+def run_owners_create(args: argparse.Namespace) -> int:
+    """Write an unsigned owners authorisation (the janitors sign it in turn)."""
+    packages: dict[str, list[str]] = {}
+    for text in args.package:
+        name, equals, owners = text.partition("=")
+        if not equals or name in packages:
+            raise ConfigError(f"--package {text[:80]!r}: want NAME=OWNER[,OWNER...], once per NAME")
+        packages[name] = [o for o in owners.split(",") if o]
+    statement = owners_statement(
+        repository=args.repository, counter=args.counter, packages=packages
     )
     _emit(statement.raw, args.out)
     return 0

@@ -14,7 +14,9 @@ all enforce it):
 1. Group the release's artifacts by package (:func:`vigil.core.packages.package_name`)
    and compare with the latest release in force (:func:`package_changes`):
    a package whose set of (artifact name, digest) differs was added, changed
-   or removed. Unchanged packages need nothing.
+   or removed. Unchanged packages need nothing. For a delta release
+   (ADR 0012) :func:`delta_package_changes` gives the same answer while
+   looking only at the packages the delta touches.
 2. Each changed package needs, among the signatures on the same release
    envelope, one key of one of its owners (directly or as a member of an
    owning team), or the janitor quorum: ``janitor_threshold`` distinct keys
@@ -50,6 +52,7 @@ __all__ = [
     "Team",
     "check_approvals",
     "check_key_set",
+    "delta_package_changes",
     "package_changes",
 ]
 
@@ -280,7 +283,11 @@ def package_changes(
             their own package).
     """
     packages = _packages(repo_format, old, new)  # each name parsed once
-    after, before = _group(new, packages), _group(old, packages)
+    return _compare(_group(old, packages), _group(new, packages))
+
+
+def _compare(before: dict[str, set[str]], after: dict[str, set[str]]) -> list[PackageChange]:
+    """The packages whose groups differ, sorted by name."""
     changes = []
     for package in sorted(before.keys() | after.keys()):
         was, now = before.get(package), after.get(package)
@@ -289,6 +296,69 @@ def package_changes(
         change: Change = "added" if was is None else "removed" if now is None else "changed"
         changes.append(PackageChange(package, change))
     return changes
+
+
+def _may_belong(names: Iterable[str], packages: set[str]) -> list[str]:
+    """The names whose package may be one of ``packages``: a superset, cheap to compute.
+
+    Every format's package name is a prefix of the artifact name (oci,
+    generic, and names that parse under no convention), of its file name
+    (rpm-md, deb, arch), or follows ``packages/`` (opam), so one
+    ``startswith`` per name rules out the rest without parsing it.
+    """
+    prefixes = (*packages, *(f"packages/{p}/" for p in packages))
+    return [
+        name for name in names
+        if name.startswith(prefixes) or name[name.rfind("/") + 1:].startswith(prefixes)
+    ]
+
+
+def delta_package_changes(
+    repo_format: str, old: Mapping[str, str], new: Mapping[str, str], listed: Iterable[str],
+    removed: Iterable[str],
+) -> list[PackageChange]:
+    """:func:`package_changes` for a delta release, parsing only what it may touch.
+
+    A repository of 50,000 artifacts would otherwise parse every name on each
+    delta. Only packages holding a listed or removed name can differ; their
+    artifacts are found by :func:`_may_belong` (one ``startswith`` per
+    name, not a parse) and compared alone. Names
+    the delta lists are parsed strictly; names carried over from earlier
+    releases leniently (one that follows no convention, logged before the
+    repository had owners, is its own package, as :func:`package_changes`
+    treats the previous release's names).
+
+    Args:
+        repo_format: The repository's format.
+        old: The whole artifact set before the delta.
+        new: The whole artifact set after it (``old`` minus ``removed``, plus ``listed``).
+        listed: The names the delta lists (parsed strictly, as a full
+            release's are).
+        removed: The names it removes.
+
+    Raises:
+        FormatError: a listed name that does not follow the format's convention.
+    """
+    listed = list(listed)
+    packages = {package_name(repo_format, name) for name in listed}
+    for name in removed:
+        try:
+            packages.add(package_name(repo_format, name))
+        except FormatError:
+            packages.add(name)  # logged before owners: its own package (see _packages)
+    if not packages:
+        return []
+    # ``new`` is ``old`` minus removed names plus listed ones, so scanning
+    # ``old`` and adding the listed names covers both sides in one pass.
+    names = {*_may_belong(old, packages), *listed}
+    # Lenient here: listed names parsed above, the others were accepted when
+    # logged (a name that parses under no convention is its own package).
+    candidates = _packages(repo_format, dict.fromkeys(names, ""), {})
+    keep = {n: p for n, p in candidates.items() if p in packages}
+    return _compare(
+        _group({n: old[n] for n in keep if n in old}, keep),
+        _group({n: new[n] for n in keep if n in new}, keep),
+    )
 
 
 def check_approvals(

@@ -13,6 +13,9 @@ the metadata document that names everything else)::
                         {"name": "x86_64/foo-1.0.rpm", "digest": {"sha256": ...}}, ...]
               predicate {"repository": "oss", "version": 42, "format": "rpm-md",
                          "published": "2024-11-22T10:00:00Z"}
+              a delta release (ADR 0012) lists only the artifacts added or changed
+              since the previous release and adds to its predicate
+                        {"artifacts": "delta", "removed": ["x86_64/bar-0.9.rpm"]}
     rebuild   subject  [{"name": "oss", "digest": {"sha256": STATE of the release}}]
               predicate {"repository": "oss", "version": 42,
                          "builder": {"id": "https://rebuilder.example/"},
@@ -26,6 +29,9 @@ the metadata document that names everything else)::
                          "osv": {... a subset of the OSV schema ...}}
     revocation subject [{"name": "<key name>", "digest": {"sha256": sha256(vkey)}}]
               predicate {"key": "<vkey>", "from_index": 1200, "reason": "laptop stolen"}
+    owners    subject  [{"name": "oss", "digest": {"sha256": sha256("oss")}}]
+              predicate {"repository": "oss", "counter": 3,
+                         "packages": {"foo": ["<vkey>", "team:mirage"], "bar": []}}
 
 Rules common to all: unknown predicate fields are refused (a log would
 otherwise store data no validator understood; see the format ADR), versions
@@ -55,13 +61,18 @@ from vigil.errors import FormatError
 __all__ = [
     "ACTIONS",
     "ADVISORY_PREDICATE_TYPE",
+    "ARTIFACTS_DELTA",
     "ARTIFACT_PREDICATE_TYPE",
+    "MAX_OWNED_PACKAGES",
+    "MAX_REMOVED",
     "OSV_FIELDS",
+    "OWNERS_PREDICATE_TYPE",
     "REBUILD_PREDICATE_TYPE",
     "RELEASE_PREDICATE_TYPE",
     "RESULTS",
     "REVOCATION_PREDICATE_TYPE",
     "Advisory",
+    "OwnersAuthorisation",
     "Rebuild",
     "RebuildResult",
     "Release",
@@ -69,7 +80,9 @@ __all__ = [
     "advisory_statement",
     "check_repository_name",
     "format_time",
+    "owners_statement",
     "parse_advisory",
+    "parse_owners",
     "parse_rebuild",
     "parse_release",
     "parse_revocation",
@@ -83,6 +96,7 @@ RELEASE_PREDICATE_TYPE = "https://vigil.dev/release/v1"
 REBUILD_PREDICATE_TYPE = "https://vigil.dev/rebuild/v1"
 ADVISORY_PREDICATE_TYPE = "https://vigil.dev/advisory/v1"
 REVOCATION_PREDICATE_TYPE = "https://vigil.dev/revocation/v1"
+OWNERS_PREDICATE_TYPE = "https://vigil.dev/owners/v1"
 ARTIFACT_PREDICATE_TYPE = "https://vigil.dev/artifact/v1"
 """The generic signed-artifact kind (same value as :mod:`vigil.log.kinds`)."""
 
@@ -251,6 +265,12 @@ class Release:
         published_s: The publisher's signed publication time (Unix seconds).
         state: The metadata document's subject (its sha256 is the state digest).
         artifacts: Optional artifact subjects (packages), each with a sha256.
+            For a delta release: only those added or changed since the
+            previous release of the repository.
+        delta: Whether the release lists only changes (``"artifacts": "delta"``);
+            otherwise it lists every artifact of the repository (or none).
+        removed: For a delta: names of artifacts the previous release had and
+            this one drops (sorted, unique, none of them listed).
     """
 
     repository: str
@@ -259,6 +279,8 @@ class Release:
     published_s: int
     state: Subject
     artifacts: tuple[Subject, ...] = ()
+    delta: bool = False
+    removed: tuple[str, ...] = ()
 
     @property
     def digest(self) -> bytes:
@@ -266,7 +288,64 @@ class Release:
         return bytes.fromhex(self.state.digest["sha256"])
 
 
-_RELEASE_FIELDS = frozenset({"repository", "version", "format", "published"})
+_RELEASE_FIELDS = frozenset(
+    {"repository", "version", "format", "published", "artifacts", "removed"}
+)
+ARTIFACTS_DELTA = "delta"
+"""The value of a release predicate's ``artifacts`` field for a delta release."""
+
+MAX_REMOVED = 16384
+"""Most artifact names one delta release may remove (a 64 KiB entry holds fewer anyway)."""
+
+
+def _removed_names(fields: _Fields, what: str) -> tuple[str, ...]:
+    """The ``removed`` list of a delta: sorted (code point order), unique, bounded names.
+
+    Sorted and unique so that one set of removals has one spelling, and a
+    name cannot be removed twice.
+    """
+    items = fields.require("removed")
+    if not isinstance(items, list):
+        raise FormatError(f"{what} removed: want an array of artifact names")
+    if not items or len(items) > MAX_REMOVED:
+        raise FormatError(
+            f"{what} removed: {len(items)} names, want 1 to {MAX_REMOVED} "
+            "(leave the field out when nothing is removed)"
+        )
+    previous = ""
+    for position, name in enumerate(items):
+        if not isinstance(name, str) or not name or len(name) > _MAX_NAME_CHARS:
+            raise FormatError(
+                f"{what} removed[{position}]: want an artifact name of 1 to "
+                f"{_MAX_NAME_CHARS} characters"
+            )
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+            raise FormatError(f"{what} removed[{position}]: contains a control character")
+        if position and name <= previous:
+            raise FormatError(
+                f"{what} removed[{position}]: {name[:80]!r} is not after {previous[:80]!r} "
+                "(want sorted, unique names)"
+            )
+        previous = name
+    return tuple(items)
+
+
+def _delta_fields(fields: _Fields, what: str) -> tuple[bool, tuple[str, ...]]:
+    """``artifacts`` and ``removed``: absent for a full release, ``"delta"`` for a delta.
+
+    A full release is spelled by leaving ``artifacts`` out (one spelling per
+    meaning); ``removed`` exists only beside ``"artifacts": "delta"``.
+    """
+    if not fields.has("artifacts"):
+        if fields.has("removed"):
+            raise FormatError(f"{what}: 'removed' needs \"artifacts\": \"delta\"")
+        return False, ()
+    if fields.require("artifacts") != ARTIFACTS_DELTA:
+        raise FormatError(
+            f"{what} artifacts: got {str(fields.require('artifacts'))[:40]!r}, want "
+            f"{ARTIFACTS_DELTA!r} (leave the field out for a full listing)"
+        )
+    return True, _removed_names(fields, what) if fields.has("removed") else ()
 
 
 def parse_release(statement: Statement) -> Release:
@@ -275,7 +354,9 @@ def parse_release(statement: Statement) -> Release:
     Raises:
         FormatError: wrong predicateType, unknown or missing fields, a version
             out of range, an unknown format, a time not in canonical UTC form,
-            a subject without sha256, or two artifacts with the same name.
+            a subject without sha256, two artifacts with the same name, or for
+            a delta a ``removed`` list that is not sorted, unique names, or
+            that names a listed artifact.
     """
     what = "release predicate"
     _check_type(statement, RELEASE_PREDICATE_TYPE, what)
@@ -284,6 +365,7 @@ def parse_release(statement: Statement) -> Release:
     version = fields.integer("version", 1)
     repo_format = fields.choice("format", FORMATS)
     published_s = parse_time(fields.require("published"), what=f"{what} published")
+    delta, removed = _delta_fields(fields, what)
     state, *artifacts = statement.subjects
     _sha256_of(state, "release")
     names: set[str] = set()
@@ -294,7 +376,15 @@ def parse_release(statement: Statement) -> Release:
         if artifact.name in names:
             raise FormatError(f"release artifact {artifact.name[:80]!r}: listed twice")
         names.add(artifact.name)
-    return Release(repository, version, repo_format, published_s, state, tuple(artifacts))
+    both = names.intersection(removed)
+    if both:
+        raise FormatError(
+            f"{what} removed: {min(both)[:80]!r} is also listed as an artifact "
+            "(a delta either adds/changes a name or removes it)"
+        )
+    return Release(
+        repository, version, repo_format, published_s, state, tuple(artifacts), delta, removed
+    )
 
 
 def release_statement(
@@ -305,18 +395,27 @@ def release_statement(
     published_s: int,
     state: Subject,
     artifacts: Sequence[Subject] = (),
+    delta: bool = False,
+    removed: Sequence[str] = (),
 ) -> Statement:
-    """Build a release statement (and check it as :func:`parse_release` does)."""
-    statement = build_statement(
-        [state, *artifacts],
-        RELEASE_PREDICATE_TYPE,
-        {
-            "repository": repository,
-            "version": version,
-            "format": format,
-            "published": format_time(published_s),
-        },
-    )
+    """Build a release statement (and check it as :func:`parse_release` does).
+
+    ``delta=True`` builds a delta release: ``artifacts`` are those added or
+    changed, ``removed`` the names dropped (sorted here).
+    """
+    predicate: dict[str, Any] = {
+        "repository": repository,
+        "version": version,
+        "format": format,
+        "published": format_time(published_s),
+    }
+    if delta:
+        predicate["artifacts"] = ARTIFACTS_DELTA
+        if removed:
+            predicate["removed"] = sorted(removed)
+    elif removed:
+        raise ValueError("release_statement: removed names need delta=True")
+    statement = build_statement([state, *artifacts], RELEASE_PREDICATE_TYPE, predicate)
     parse_release(statement)
     return statement
 
@@ -694,4 +793,114 @@ def revocation_statement(
         [_key_subject(key, verifier.name)], REVOCATION_PREDICATE_TYPE, predicate
     )
     parse_revocation(statement)
+    return statement
+
+
+# --------------------------------------------------------------------------- #
+# owners (janitor-signed owner authorisations, ADR 0013)
+# --------------------------------------------------------------------------- #
+
+MAX_OWNED_PACKAGES = 1024
+"""Most packages one owners authorisation may set (an entry holds fewer anyway)."""
+
+_MAX_OWNERS_PER_PACKAGE = 64
+_TEAM_PREFIX = "team:"
+_PACKAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+~-]{0,255}")
+_TEAM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+@dataclass(frozen=True, slots=True)
+class OwnersAuthorisation:
+    """Janitors setting the owners of some packages of a repository (Conex's
+    authorisation file, as a log entry).
+
+    Attributes:
+        repository: The repository.
+        counter: 1 for its first authorisation, then exactly one more each time.
+        packages: Package name to its owners from now on, each a verifier key
+            or ``team:NAME``; an empty tuple means no owner (janitors only).
+    """
+
+    repository: str
+    counter: int
+    packages: Mapping[str, tuple[str, ...]]
+
+
+def _repository_subject(repository: str) -> Subject:
+    return Subject(
+        repository, {"sha256": hashlib.sha256(repository.encode("utf-8")).hexdigest()}
+    )
+
+
+def _owner_spelling(text: object, what: str) -> str:
+    if isinstance(text, str) and text.startswith(_TEAM_PREFIX):
+        if _TEAM.fullmatch(text[len(_TEAM_PREFIX):]) is None:
+            raise FormatError(f"{what}: {text[:80]!r} is not team:NAME")
+        return text
+    if not isinstance(text, str):
+        raise FormatError(f"{what}: want a verifier key or team:NAME")
+    try:
+        verifier = parse_verifier_key(text)
+    except FormatError as exc:
+        raise FormatError(f"{what}: {exc} (want a verifier key or team:NAME)") from exc
+    if not isinstance(verifier, Ed25519Verifier):
+        raise FormatError(f"{what}: {verifier.name} is not an Ed25519 (type 0x01) key")
+    return text
+
+
+def parse_owners(statement: Statement) -> OwnersAuthorisation:
+    """The owner authorisation a statement makes.
+
+    Raises:
+        FormatError: wrong predicateType, unknown or missing fields, a
+            counter out of range, no packages or more than
+            :data:`MAX_OWNED_PACKAGES`, a bad package name, an owner that is
+            neither an Ed25519 verifier key nor ``team:NAME``, the same owner
+            twice for a package, or a subject other than the repository's
+            (its name, sha256 of the name).
+    """
+    what = "owners predicate"
+    _check_type(statement, OWNERS_PREDICATE_TYPE, what)
+    fields = _Fields(statement.predicate, what, frozenset({"repository", "counter", "packages"}))
+    repository = check_repository_name(fields.require("repository"), what=f"{what} repository")
+    counter = fields.integer("counter", 1)
+    table = fields.require("packages")
+    if not isinstance(table, Mapping) or not 1 <= len(table) <= MAX_OWNED_PACKAGES:
+        raise FormatError(
+            f"{what} packages: want an object of 1 to {MAX_OWNED_PACKAGES} packages"
+        )
+    packages: dict[str, tuple[str, ...]] = {}
+    for package, owners in table.items():
+        if _PACKAGE.fullmatch(package) is None:
+            raise FormatError(f"{what} packages: {package[:80]!r} is not a package name")
+        where = f"{what} packages[{package!r}]"
+        if not isinstance(owners, list) or len(owners) > _MAX_OWNERS_PER_PACKAGE:
+            raise FormatError(f"{where}: want an array of at most {_MAX_OWNERS_PER_PACKAGE}")
+        spellings = tuple(
+            _owner_spelling(o, f"{where}[{position}]") for position, o in enumerate(owners)
+        )
+        if len(set(spellings)) != len(spellings):
+            raise FormatError(f"{where}: an owner is listed twice")
+        packages[package] = spellings
+    if statement.subjects != (_repository_subject(repository),):
+        raise FormatError(
+            "owners: want exactly one subject, the repository (its name, sha256 of the name)"
+        )
+    return OwnersAuthorisation(repository, counter, MappingProxyType(packages))
+
+
+def owners_statement(
+    *, repository: str, counter: int, packages: Mapping[str, Sequence[str]]
+) -> Statement:
+    """Build an owners statement (and check it as :func:`parse_owners` does)."""
+    statement = build_statement(
+        [_repository_subject(repository)],
+        OWNERS_PREDICATE_TYPE,
+        {
+            "repository": repository,
+            "counter": counter,
+            "packages": {name: list(owners) for name, owners in packages.items()},
+        },
+    )
+    parse_owners(statement)
     return statement

@@ -16,9 +16,13 @@ repository:
 
 For a repository whose charter rules name package owners (Conex, ADR 0010),
 a release must also be approved, package by package, by the owners or the
-janitor quorum (:mod:`vigil.core.owners`); the map keeps each repository's
-latest artifact list (not in the records: the release entry holds it) to see
-which packages a release changes.
+janitor quorum (:mod:`vigil.core.owners`). The map keeps each repository's
+whole artifact set (not in the records), replayed through its releases: a
+full release replaces it, a delta release (ADR 0012) adds, changes and
+removes names; the owners rule compares the sets before and after. Owners
+come from the charter, overridden per package by owner authorisations the
+repository's janitor quorum logs (ADR 0013; kept beside the artifact sets,
+not in the records).
 
 A governance record (repository name ``""``, so it sorts first) names the
 charter in force (index, name, version, digest) and the keys revoked by
@@ -84,11 +88,21 @@ from vigil.core.dsse import PAYLOAD_TYPE_INTOTO, format_envelope, parse_envelope
 from vigil.core.encoding import b64decode_strict, b64encode, parse_json_object
 from vigil.core.intoto import Statement, parse_statement
 from vigil.core.note import Ed25519Verifier, Verifier, parse_verifier_key
-from vigil.core.owners import Ownership, check_approvals, package_changes
+from vigil.core.owners import (
+    TEAM_PREFIX,
+    Owner,
+    Ownership,
+    check_approvals,
+    delta_package_changes,
+    package_changes,
+)
+from vigil.core.packages import check_package_name
 from vigil.core.proof import verify_inclusion
+from vigil.core.releasedelta import apply_release, artifact_digests
 from vigil.core.statements import (
     ADVISORY_PREDICATE_TYPE,
     ARTIFACT_PREDICATE_TYPE,
+    OWNERS_PREDICATE_TYPE,
     REBUILD_PREDICATE_TYPE,
     RELEASE_PREDICATE_TYPE,
     RESULTS,
@@ -97,6 +111,7 @@ from vigil.core.statements import (
     Release,
     format_time,
     parse_advisory,
+    parse_owners,
     parse_rebuild,
     parse_release,
     parse_revocation,
@@ -973,10 +988,15 @@ class StatusMap:
         self._names: list[str] = []
         self._revoked: dict[bytes, RevokedRef] = {}
         self._advisory_ids: dict[tuple[str, str], int] = {}
-        # The latest release's artifacts per repository (name -> sha256 hex):
-        # not part of the map (the release entry it names holds them), what
-        # the package owners rule compares a new release with.
+        # Each repository's whole artifact set (name -> sha256 hex), replayed
+        # through full and delta releases (ADR 0012): not part of the map,
+        # what a delta applies to and the package owners rule compares with.
         self._artifacts: dict[str, dict[str, str]] = {}
+        # Owner authorisations per repository (ADR 0013): the latest one's
+        # counter and index, and every package they set (the latest word per
+        # package). Not part of the map; they override the charter's table.
+        self._owner_tables: dict[str, OwnerTable] = {}
+        self._ownership_cache: dict[str, tuple[Charter, OwnerTable, Ownership]] = {}
         self._journal: list[tuple[Any, ...]] | None = None
         self._public_keys: dict[str, bytes | None] = {}
         self._charter_revoked_cache: tuple[Charter, dict[bytes, int]] | None = None
@@ -1051,15 +1071,19 @@ class StatusMap:
         """The state as JSON, to restore without replaying the log (see :meth:`restore_state`).
 
         The charter is saved as its log index (it is an entry); everything else
-        that judging needs is saved: records, revoked keys, advisory ids in use.
-        The latest release's artifacts are not: its entry holds them, and
-        :meth:`restore_state` reads it again.
+        that judging needs is saved: records, revoked keys, advisory ids in use,
+        and each repository's artifact set. The set is saved rather than read
+        back from the latest release entry because, with delta releases, it
+        depends on the repository's whole chain of releases since its last
+        full one (ADR 0012); :meth:`restore_state` checks it against the
+        latest release entry. Likewise each repository's owner table (ADR
+        0013), checked against its latest authorisation entry.
         """
         if self._journal is not None:
             raise RuntimeError("status map: cannot export inside a transaction")
         root = self.root()
         document = {
-            "vigil_statusmap": 1,
+            "vigil_statusmap": 2,
             "size": self.size,
             "charter_index": self.charter_index,
             "charter_indexes": list(self.charter_indexes),
@@ -1067,6 +1091,10 @@ class StatusMap:
             "revoked": [[r.index, r.key, r.from_index] for r in self._revoked.values()],
             "advisory_ids": [[repo, ident, index]
                              for (repo, ident), index in self._advisory_ids.items()],
+            "artifacts": [[repo, sorted(artifacts.items())]
+                          for repo, artifacts in sorted(self._artifacts.items())],
+            "owners": [[repo, t.counter, t.index, {p: list(o) for p, o in t.packages.items()}]
+                       for repo, t in sorted(self._owner_tables.items())],
             "root": None if root is None else b64encode(root),
         }
         return json.dumps(document, separators=(",", ":")).encode()
@@ -1078,12 +1106,17 @@ class StatusMap:
         Args:
             data: The saved JSON.
             read_entry: Reads a log entry by index (for the charter in force,
-                and each repository's latest release, whose artifacts the
-                package owners rule compares with).
+                and each repository's latest release, which the saved
+                artifact set must agree with).
+
+        Version 1 files (before delta releases) carry no artifact sets: each
+        is read from the latest release entry, which must then be a full one.
 
         Raises:
-            FormatError: malformed, the records do not give the saved root, or
-                a latest release entry is not the release its record names.
+            FormatError: malformed, the records do not give the saved root,
+                a latest release entry is not the release its record names,
+                a saved artifact set disagrees with it, or a saved owner
+                table with its authorisation entry.
             SignatureError: the charter or a release entry's signatures do not verify.
         """
         try:
@@ -1099,9 +1132,11 @@ class StatusMap:
         r = _Reader(document, "status map state", (
             "vigil_statusmap", "size", "charter_index", "charter_indexes", "records", "revoked",
             "advisory_ids", "root",
-        ))
-        if document["vigil_statusmap"] != 1:
+        ), ("artifacts", "owners"))
+        version = document["vigil_statusmap"]
+        if version not in (1, 2) or (version == 2) != ("artifacts" in document):
             raise FormatError("status map state: unknown version")
+        saved = _saved_artifacts(r.array("artifacts")) if version == 2 else None
         state = cls()
         state.size = r.integer("size")
         state.charter_indexes = tuple(int(i) for i in r.array("charter_indexes"))
@@ -1117,7 +1152,21 @@ class StatusMap:
             record = parse_record(encoded)
             state._put_record(record.name, record)
             if isinstance(record, StatusRecord) and record.latest is not None:
-                state._artifacts[record.name] = _latest_artifacts(record, read_entry)
+                artifacts = _full_artifacts(record, read_entry) if saved is None \
+                    else saved.pop(record.name, {})
+                _check_latest_artifacts(record, artifacts, read_entry)
+                state._artifacts[record.name] = artifacts
+        if saved:
+            raise FormatError(
+                f"status map state: artifacts saved for {min(saved)[:80]!r}, which has no release"
+            )
+        if "owners" in document:
+            for repo, counter, index, packages in r.array("owners"):
+                table = OwnerTable(int(counter), int(index), {
+                    str(p): tuple(str(o) for o in owners) for p, owners in packages.items()
+                })
+                _check_owner_table(str(repo), table, read_entry)
+                state._owner_tables[str(repo)] = table
         for index, vkey, from_index in r.array("revoked"):
             verifier = parse_verifier_key(str(vkey))
             if not isinstance(verifier, Ed25519Verifier):
@@ -1244,7 +1293,7 @@ class StatusMap:
         3. No signer is revoked at this index (charter ``[[revoked]]`` or an
            earlier revocation statement).
         4. The kind's rules (release, rebuild, advisory, revocation, charter,
-           artifact); see each ``_apply_*``. Unknown kinds are refused.
+           owners, artifact); see each ``_apply_*``. Unknown kinds are refused.
 
         On any failure the state is unchanged.
 
@@ -1255,8 +1304,9 @@ class StatusMap:
             ThresholdError: too few distinct role keys signed.
             OwnerApprovalError: (a PolicyError) a release changes a package
                 without its owner's signature or the janitor quorum.
-            RollbackError: a downgrade, a replayed old release, a time going
-                backwards (EquivocationError: same version, other digest).
+            RollbackError: a downgrade, a replayed old release or owners
+                authorisation, a time going backwards (EquivocationError: same
+                version, other digest).
             DuplicateEntryError: it repeats something already in force.
         """
         self._check_index(entry.index)
@@ -1368,8 +1418,11 @@ class StatusMap:
 
     def _apply_release(self, entry: LoggedEntry) -> None:
         """Steps: (1) the repository's publishers' threshold; (2) its format;
-        (3) newer than the latest release; (4) for a repository with package
-        owners, every changed package approved (:mod:`vigil.core.owners`)."""
+        (3) newer than the latest release; (4) a delta release has a previous
+        release and removes only artifacts it had (the repository's artifact
+        set after it is the previous set, minus ``removed``, plus those
+        listed); (5) for a repository with package owners, every changed
+        package approved (:mod:`vigil.core.owners`)."""
         release = parse_release(entry.statement)
         what = f"release {release.version} of {release.repository!r}"
         charter = self._charter(what)
@@ -1392,11 +1445,92 @@ class StatusMap:
         latest = record.latest
         if latest is not None:
             _check_newer(what, release, record, latest)
+        previous = self._artifacts.get(release.repository, {}) if latest else None
+        current = apply_release(previous, release, what=what)
         if rules.ownership is not None:
-            previous = self._artifacts.get(release.repository, {}) if latest else {}
-            _check_owners(what, charter, rules.ownership, release, previous, entry.signers)
-        self._set_item(self._artifacts, release.repository, _artifact_digests(release))
+            ownership = self._ownership(release.repository, charter, rules.ownership)
+            _check_owners(what, charter, ownership, release, previous or {}, current,
+                          entry.signers)
+        self._set_item(self._artifacts, release.repository, current)
         self._set_record(_with_release(record, entry.index, release, rules.grace_s))
+
+    # -- owners --------------------------------------------------------------------
+
+    def _apply_owners(self, entry: LoggedEntry) -> None:
+        """Steps: (1) the repository has janitors under the charter in force;
+        (2) their quorum signed (distinct keys; revoked keys were refused
+        before); (3) the counter is exactly one above the repository's latest
+        authorisation (an older one replayed is a rollback); (4) every package
+        name fits the repository's format and every team exists."""
+        owners = parse_owners(entry.statement)
+        what = f"owners authorisation {owners.counter} of {owners.repository!r}"
+        charter = self._charter(what)
+        rules = charter.repository(owners.repository)
+        if rules.ownership is None:
+            raise PolicyError(
+                f"{what}: {charter.label} names no janitors for {owners.repository!r}, so it "
+                "has no package owners to set"
+            )
+        quorum = rules.ownership.janitor_quorum(entry.signers)
+        team = rules.ownership.janitors.name
+        if not quorum.signed:
+            raise PolicyError(
+                f"{what}: signed by {_names(entry.signers)}, none of whom is a janitor of "
+                f"{owners.repository!r} (team {team!r}) under {charter.label}"
+            )
+        if not quorum.met:
+            raise ThresholdError(f"{what}: janitors (team {team!r}): {quorum.describe()}")
+        table = self._owner_tables.get(owners.repository)
+        latest = 0 if table is None else table.counter
+        if owners.counter <= latest:
+            assert table is not None
+            raise RollbackError(
+                f"{what}: counter {owners.counter} is not above the latest authorisation's "
+                f"{latest} (index {table.index}): an old authorisation replayed"
+            )
+        if owners.counter != latest + 1:
+            raise PolicyError(f"{what}: counter {owners.counter} skips {latest + 1}")
+        for package, spellings in owners.packages.items():
+            try:
+                check_package_name(rules.format, package)
+            except FormatError as exc:
+                raise PolicyError(f"{what}: {exc}") from exc
+            for spelling in spellings:
+                name = spelling[len(TEAM_PREFIX):]
+                if spelling.startswith(TEAM_PREFIX) and name not in charter.teams:
+                    raise PolicyError(
+                        f"{what}: package {package!r}: unknown team {name!r} under {charter.label}"
+                    )
+        packages = dict(table.packages) if table is not None else {}
+        packages.update(owners.packages)
+        self._set_item(
+            self._owner_tables, owners.repository,
+            OwnerTable(owners.counter, entry.index, packages),
+        )
+
+    def _ownership(self, repository: str, charter: Charter, base: Ownership) -> Ownership:
+        """The charter's owners, overridden per package by the log's authorisations."""
+        table = self._owner_tables.get(repository)
+        if table is None:
+            return base
+        cached = self._ownership_cache.get(repository)
+        if cached is not None and cached[0] is charter and cached[1] is table:
+            return cached[2]
+        packages = dict(base.packages)
+        for package, spellings in table.packages.items():
+            owners = tuple(
+                Owner(team=charter.teams[s[len(TEAM_PREFIX):]]) if s.startswith(TEAM_PREFIX)
+                else Owner(key=_ed25519(s))
+                for s in spellings
+                if not s.startswith(TEAM_PREFIX) or s[len(TEAM_PREFIX):] in charter.teams
+            )
+            if owners:
+                packages[package] = owners
+            else:
+                packages.pop(package, None)  # no owner: the janitors decide
+        ownership = Ownership(packages, base.janitors, base.janitor_threshold)
+        self._ownership_cache[repository] = (charter, table, ownership)
+        return ownership
 
     # -- rebuild -------------------------------------------------------------------
 
@@ -1512,11 +1646,80 @@ _HANDLERS = {
     REBUILD_PREDICATE_TYPE: StatusMap._apply_rebuild,
     ADVISORY_PREDICATE_TYPE: StatusMap._apply_advisory,
     ARTIFACT_PREDICATE_TYPE: StatusMap._apply_generic,
+    OWNERS_PREDICATE_TYPE: StatusMap._apply_owners,
 }
 
 
-def _latest_artifacts(record: StatusRecord, read_entry: Callable[[int], bytes]) -> dict[str, str]:
-    """The artifacts of ``record``'s latest release, read from its entry (restoring)."""
+@dataclass(frozen=True, slots=True)
+class OwnerTable:
+    """A repository's owner authorisations so far (ADR 0013).
+
+    Attributes:
+        counter: The latest authorisation's counter.
+        index: Its log index.
+        packages: Every package an authorisation set, with the latest owners
+            (verifier keys or ``team:NAME``; empty: no owner).
+    """
+
+    counter: int
+    index: int
+    packages: dict[str, tuple[str, ...]]
+
+
+def _ed25519(vkey: str) -> Ed25519Verifier:
+    verifier = parse_verifier_key(vkey)
+    assert isinstance(verifier, Ed25519Verifier)  # parse_owners accepted only these
+    return verifier
+
+
+def _check_owner_table(
+    repository: str, table: OwnerTable, read_entry: Callable[[int], bytes]
+) -> None:
+    """A saved owner table agrees with the authorisation entry it names (restoring)."""
+    owners = parse_owners(verify_logged_entry(table.index, read_entry(table.index)).statement)
+    if (owners.repository, owners.counter) != (repository, table.counter) or any(
+        table.packages.get(p) != o for p, o in owners.packages.items()
+    ):
+        raise FormatError(
+            f"status map state: entry {table.index} is not owners authorisation "
+            f"{table.counter} of {repository!r} as the saved state says"
+        )
+
+
+def _saved_artifacts(items: list[Any]) -> dict[str, dict[str, str]]:
+    """The ``artifacts`` field of a saved state: [[repository, [[name, sha256 hex]...]]...]."""
+    saved: dict[str, dict[str, str]] = {}
+    for repo, pairs in items:
+        artifacts = {str(name): str(digest) for name, digest in pairs}
+        if str(repo) in saved or len(artifacts) != len(pairs):
+            raise FormatError(f"status map state: artifacts of {str(repo)[:80]!r} repeated")
+        saved[str(repo)] = artifacts
+    return saved
+
+
+def _full_artifacts(record: StatusRecord, read_entry: Callable[[int], bytes]) -> dict[str, str]:
+    """The artifacts the latest release lists (restoring a version 1 state file)."""
+    latest = record.latest
+    assert latest is not None
+    release = parse_release(verify_logged_entry(latest.index, read_entry(latest.index)).statement)
+    if release.delta:
+        raise FormatError(
+            f"status map state: version 1 file, but the latest release of "
+            f"{record.repository!r} (entry {latest.index}) is a delta; replay the log"
+        )
+    return artifact_digests(release)
+
+
+def _check_latest_artifacts(
+    record: StatusRecord, artifacts: dict[str, str], read_entry: Callable[[int], bytes]
+) -> None:
+    """Check a saved artifact set against ``record``'s latest release entry (restoring).
+
+    The set is not covered by the map root, so a saved state file could hold
+    any set; this ties it to the entry: a full release must list exactly the
+    set, a delta must list a subset of it (same digests) and remove none of
+    its names. A state file edited beyond that is the operator's own doing.
+    """
     latest = record.latest
     assert latest is not None
     release = parse_release(verify_logged_entry(latest.index, read_entry(latest.index)).statement)
@@ -1527,26 +1730,43 @@ def _latest_artifacts(record: StatusRecord, read_entry: Callable[[int], bytes]) 
             f"status map state: entry {latest.index} is not release {latest.version} of "
             f"{record.repository!r} as its record says"
         )
-    return _artifact_digests(release)
-
-
-def _artifact_digests(release: Release) -> dict[str, str]:
-    return {a.name or "": a.digest["sha256"] for a in release.artifacts}
+    listed = artifact_digests(release)
+    if release.delta:
+        agrees = all(artifacts.get(name) == digest for name, digest in listed.items()) and \
+            not any(name in artifacts for name in release.removed)
+    else:
+        agrees = artifacts == listed
+    if not agrees:
+        raise FormatError(
+            f"status map state: the saved artifacts of {record.repository!r} disagree with "
+            f"its latest release (entry {latest.index})"
+        )
 
 
 def _check_owners(
     what: str, charter: Charter, ownership: Ownership, release: Release,
-    previous: dict[str, str], signers: Sequence[str],
+    previous: dict[str, str], current: dict[str, str], signers: Sequence[str],
 ) -> None:
-    """The package owners rule (:mod:`vigil.core.owners`) for a repository with owners."""
+    """The package owners rule (:mod:`vigil.core.owners`) for a repository with owners.
+
+    It compares the repository's whole artifact sets before and after, so a
+    delta is judged by what it adds, changes and removes, exactly as the
+    equivalent full release would be.
+    """
     where = f"{release.repository!r} has package owners under {charter.label}"
-    if not release.artifacts:
+    if not release.artifacts and not release.delta:
         raise PolicyError(
             f"{what}: {where}, so a release must list its artifacts (packages) for their "
             "owners to approve"
         )
     try:
-        changes = package_changes(release.format, previous, _artifact_digests(release))
+        if release.delta:
+            changes = delta_package_changes(
+                release.format, previous, current, (a.name or "" for a in release.artifacts),
+                release.removed,
+            )
+        else:
+            changes = package_changes(release.format, previous, current)
     except FormatError as exc:
         raise PolicyError(
             f"{what}: {exc}; {where}, so every artifact must name its package"

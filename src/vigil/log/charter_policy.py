@@ -47,10 +47,12 @@ from vigil.core.intoto import Statement, parse_statement
 from vigil.core.statements import (
     ADVISORY_PREDICATE_TYPE,
     ARTIFACT_PREDICATE_TYPE,
+    OWNERS_PREDICATE_TYPE,
     REBUILD_PREDICATE_TYPE,
     RELEASE_PREDICATE_TYPE,
     REVOCATION_PREDICATE_TYPE,
     parse_advisory,
+    parse_owners,
     parse_rebuild,
     parse_release,
     parse_revocation,
@@ -92,6 +94,10 @@ def _advisory_repository(statement: Statement) -> str:
     return parse_advisory(statement).repository
 
 
+def _owners_repository(statement: Statement) -> str:
+    return parse_owners(statement).repository
+
+
 def _charter_kind(statement: Statement) -> None:
     parse_charter_statement(statement)
 
@@ -109,6 +115,7 @@ def charter_registry() -> KindRegistry:
         ("advisory", ADVISORY_PREDICATE_TYPE, _advisory_repository),
         ("charter", CHARTER_PREDICATE_TYPE, _charter_kind),
         ("revocation", REVOCATION_PREDICATE_TYPE, _revocation_kind),
+        ("owners", OWNERS_PREDICATE_TYPE, _owners_repository),
     ):
         registry.register(Kind(name=name, predicate_type=predicate_type, validate=validate))
     return registry

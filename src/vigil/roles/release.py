@@ -17,7 +17,9 @@ generic   sha256 of the file
 :func:`detect_state` takes a repository directory or the metadata file
 itself; with ``artifacts=True`` it also lists package digests (``*.rpm``,
 ``*.deb``, ``*.pkg.tar.*``; an OCI manifest's config and layers) so that
-rebuilders and clients can check per package.
+rebuilders and clients can check per package. :func:`create_delta_release`
+lists only what changed since the previous release (ADR 0012), for
+repositories whose full artifact list does not fit one log entry.
 
 File I/O only; no network.
 """
@@ -26,17 +28,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from vigil.core.charter import FORMATS
 from vigil.core.intoto import Statement, Subject
+from vigil.core.releasedelta import apply_release, delta_between
 from vigil.core.statedigest import deb_release_text
-from vigil.core.statements import release_statement
-from vigil.errors import ConfigError
+from vigil.core.statements import Release, release_statement
+from vigil.errors import ConfigError, PolicyError
 
 __all__ = [
     "RepositoryState",
+    "create_delta_release",
     "create_release",
     "deb_release_text",
     "detect_state",
@@ -243,4 +248,66 @@ def create_release(
         published_s=published_s,
         state=state.state,
         artifacts=state.artifacts,
+    )
+
+
+def _replay_chain(previous: Sequence[Release], *, repository: str, version: int) -> dict[str, str]:
+    """The artifact set after ``previous`` (a full release, then deltas, in order)."""
+    if not previous:
+        raise ConfigError("a delta release needs the previous release (--delta-from)")
+    if previous[0].delta:
+        raise ConfigError(
+            f"release {previous[0].version} is a delta: give the chain from the last full "
+            "release on (--delta-from FULL --delta-from DELTA...), oldest first"
+        )
+    artifacts: dict[str, str] | None = None
+    last = 0
+    for release in previous:
+        what = f"release {release.version} of {release.repository!r}"
+        if release.repository != repository:
+            raise ConfigError(f"{what}: not a release of {repository!r}")
+        if release.version <= last:
+            raise ConfigError(f"{what}: not after release {last} (want oldest first)")
+        try:
+            artifacts = apply_release(artifacts, release, what=what)
+        except PolicyError as exc:
+            raise ConfigError(f"the --delta-from chain does not apply: {exc}") from exc
+        last = release.version
+    if version <= last:
+        raise ConfigError(f"version {version} is not after the previous release {last}")
+    assert artifacts is not None
+    return artifacts
+
+
+def create_delta_release(
+    state: RepositoryState, previous: Sequence[Release], *, repository: str, version: int,
+    published_s: int,
+) -> Statement:
+    """A delta release statement: what changed on disk since ``previous``.
+
+    Args:
+        state: The repository now, found with ``artifacts=True``.
+        previous: The releases since the last full one, oldest first (the
+            full one first); usually one full release, or the full release
+            and the deltas the publisher logged since.
+        repository: The repository name.
+        version: The new version (above every one in ``previous``).
+        published_s: Publication time (Unix seconds).
+
+    Raises:
+        ConfigError: ``previous`` is empty, does not start at a full
+            release, mixes repositories, is out of order, or does not apply.
+        FormatError: a value the release predicate refuses.
+    """
+    before = _replay_chain(previous, repository=repository, version=version)
+    listed, removed = delta_between(before, state.artifacts)
+    return release_statement(
+        repository=repository,
+        version=version,
+        format=state.format,
+        published_s=published_s,
+        state=state.state,
+        artifacts=listed,
+        delta=True,
+        removed=removed,
     )

@@ -101,6 +101,12 @@ def require_artifacts(release: Release) -> None:
     Raises:
         ConfigError: the release lists no artifacts.
     """
+    if release.delta and not release.artifacts:
+        raise ConfigError(
+            f"release {release.version} of {release.repository!r} is a delta that adds or "
+            "changes no artifact: nothing to rebuild (a delta's attestation covers only what "
+            "it introduced)"
+        )
     if not release.artifacts:
         raise ConfigError(
             f"release {release.version} of {release.repository!r} lists no artifacts: "
@@ -146,7 +152,8 @@ def attest(
     """Compare rebuilt artifacts with a release and build the rebuild statement.
 
     Each artifact the release lists is looked up in ``rebuilt`` by its
-    relative path, else by file name: same sha256 is ``reproduced``, another
+    relative path, else by file name (for a delta release: only those it
+    added or changed, ADR 0012): same sha256 is ``reproduced``, another
     is ``mismatch``, not found is ``failed``.
 
     Raises:

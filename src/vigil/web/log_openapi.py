@@ -42,7 +42,9 @@ def _errors(*statuses: int) -> dict[str, Any]:
         "statement (`bad-statement`), or refused by the charter in force (`rejected`: "
         "a signer without the role, a revoked key, a downgrade, a duplicate, a reference "
         "to no release in force, a changed package without its owner's signature or the "
-        "janitor quorum; the message says which).",
+        "janitor quorum, a delta release with nothing to apply to, an owners "
+        "authorisation without the janitor quorum or with an old counter; the message "
+        "says which).",
         503: "Overloaded or not sequencing (code `pushback`); see Retry-After.",
     }
     responses: dict[str, Any] = {}
