@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
 
 from charterkit import CharterSpec, Repo, key, release, sign_charter  # noqa: E402
+from release_delta import most_artifacts  # noqa: E402  (same artifact names)
 from vigil.core.dsse import Envelope, format_envelope  # noqa: E402
 from vigil.core.note import Ed25519Signer  # noqa: E402
 from vigil.core.statusmap import StatusMap, verify_logged_entry  # noqa: E402
@@ -47,21 +48,6 @@ def artifacts(count: int, changed: int = -1) -> list[tuple[str, bytes]]:
         name = f"x86_64/python3-pkg{number:05d}-{version}-150600.3.1.x86_64.rpm"
         out.append((name, hashlib.sha256(name.encode()).digest()))
     return out
-
-
-def entry_size(count: int, signers: list[Ed25519Signer]) -> int:
-    return len(format_envelope(release("oss", 1, signers, artifacts=artifacts(count))))
-
-
-def most_artifacts(signers: list[Ed25519Signer]) -> int:
-    low, high = 0, 2048
-    while low < high:
-        middle = (low + high + 1) // 2
-        if entry_size(middle, signers) <= MAX_ENTRY_BYTES:
-            low = middle
-        else:
-            high = middle - 1
-    return low
 
 
 def charter(count: int, owners: bool) -> bytes:

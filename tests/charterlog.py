@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
+
+import pytest
 
 from charterkit import CharterSpec, Repo, key
 from vigil.core.dsse import Envelope, format_envelope
@@ -73,3 +76,18 @@ class Log:
         self.service.stop()
 
 
+def count_replays(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The entry indexes every CharterLog replays from now on, in order.
+
+    A log restarted from its saved status map replays only what came after the
+    save, so a test can tell a restore from a full replay.
+    """
+    replayed: list[int] = []
+    original = CharterLog._replay
+
+    def counting(self: CharterLog, start: int, entries: Sequence[bytes]) -> None:
+        replayed.extend(range(start, start + len(entries)))
+        original(self, start, entries)
+
+    monkeypatch.setattr(CharterLog, "_replay", counting)
+    return replayed

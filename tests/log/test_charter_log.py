@@ -16,7 +16,7 @@ from charterkit import (
     sign_charter,
     state_digest,
 )
-from charterlog import BOARD, CONFIG, KEY, ORIGIN, PUB1, PUB2, RB, SEC, SPEC, Log
+from charterlog import BOARD, CONFIG, KEY, ORIGIN, PUB1, PUB2, RB, SEC, SPEC, Log, count_replays
 from vigil.core.checkpoint import parse_checkpoint
 from vigil.core.dsse import Envelope, format_envelope
 from vigil.core.note import parse_note
@@ -183,14 +183,7 @@ def test_saved_state_spares_the_replay_and_gives_the_same_map(
         root = first.root()
     finally:
         first.stop()
-    replayed: list[int] = []
-    original = charter_policy.CharterLog._replay
-
-    def counting(self: charter_policy.CharterLog, start: int, entries: Sequence[bytes]) -> None:
-        replayed.extend(range(start, start + len(entries)))
-        original(self, start, entries)
-
-    monkeypatch.setattr(charter_policy.CharterLog, "_replay", counting)
+    replayed = count_replays(monkeypatch)
     second = Log(tmp_path, state_file=state_file)
     try:
         assert second.root() == root == replay_root(second.stored())

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from charterkit import release, sign_charter
-from charterlog import Log
+from charterlog import Log, count_replays
 from ownerkit import ALICE, BOARD, FIRST, J1, J2, M1, PUB, SPEC, publish, rpm, with_changed
 from vigil.core.owners import OwnerApprovalError
 from vigil.core.statusmap import replay_root
@@ -28,14 +27,7 @@ def test_restored_state_reads_the_latest_artifacts_from_the_tiles(
         assert state_file.exists()
     finally:
         first.stop()
-    replayed: list[int] = []
-    original = charter_policy.CharterLog._replay
-
-    def counting(self: charter_policy.CharterLog, start: int, entries: Sequence[bytes]) -> None:
-        replayed.extend(range(start, start + len(entries)))
-        original(self, start, entries)
-
-    monkeypatch.setattr(charter_policy.CharterLog, "_replay", counting)
+    replayed = count_replays(monkeypatch)
     second = Log(tmp_path, state_file=state_file)
     try:
         assert replayed == []  # nothing replayed: the artifacts came from entry 1
@@ -67,14 +59,7 @@ def test_a_restart_keeps_the_artifact_set_of_a_chain_of_deltas(
         first.submit(release("oss", 4, [PUB, M1], removed=[rpm("bar")[0]], delta=True))
     finally:
         first.stop()
-    replayed: list[int] = []
-    original = charter_policy.CharterLog._replay
-
-    def counting(self: charter_policy.CharterLog, start: int, entries: Sequence[bytes]) -> None:
-        replayed.extend(range(start, start + len(entries)))
-        original(self, start, entries)
-
-    monkeypatch.setattr(charter_policy.CharterLog, "_replay", counting)
+    replayed = count_replays(monkeypatch)
     second = Log(tmp_path, state_file=state_file)
     try:
         assert replayed == []
