@@ -23,7 +23,6 @@ import os
 import platform
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,6 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
 
 from charterkit import CharterSpec, Repo, key, release, sign_charter  # noqa: E402
+from release_delta import floor_time as verify_entry_time  # noqa: E402
+from release_delta import judge_time as judge_entry_time  # noqa: E402
 from release_delta import most_artifacts  # noqa: E402  (same artifact names)
 from vigil.core.dsse import Envelope, format_envelope  # noqa: E402
 from vigil.core.note import Ed25519Signer  # noqa: E402
@@ -70,29 +71,13 @@ def judge_time(count: int, owners: bool) -> Callable[[], float]:
     for index, envelope in enumerate(entries):
         state.apply(verify_logged_entry(index, format_envelope(envelope)))
     second = format_envelope(release("oss", 2, [PUB, OWNER], artifacts=artifacts(count, 7)))
-    logged = verify_logged_entry(2, second)
-
-    def run() -> float:
-        state.begin()
-        start = time.process_time()
-        state.apply(logged)
-        elapsed = time.process_time() - start
-        state.rollback()
-        return elapsed
-
-    return run
+    return judge_entry_time(state, second)
 
 
 def floor_time(count: int) -> Callable[[], float]:
     """A function that verifies and parses such a release entry, in CPU s."""
     second = format_envelope(release("oss", 2, [PUB, OWNER], artifacts=artifacts(count, 7)))
-
-    def run() -> float:
-        start = time.process_time()
-        verify_logged_entry(2, second)
-        return time.process_time() - start
-
-    return run
+    return verify_entry_time(2, second)
 
 
 def main() -> None:
