@@ -51,6 +51,7 @@ __all__ = [
     "decode_text",
     "parse_compact_json_object",
     "parse_decimal",
+    "parse_exact_json_object",
     "parse_json_object",
     "parse_json_object_strict",
 ]
@@ -220,6 +221,26 @@ def _depth_within_limit(value: Any) -> bool:
     return True
 
 
+def parse_exact_json_object(data: bytes) -> dict[str, Any] | None:
+    """The object orjson parses from ``data`` if ``data`` is exactly its re-encoding.
+
+    The round-trip step of :func:`parse_compact_json_object` without its size
+    and depth checks, for callers that bound both themselves (the log's batch
+    parser accepts one exact shape, which bounds nesting, and re-checking depth
+    would walk every entry of a batch).
+
+    Returns:
+        The object, or None: not an exact compact encoding of one.
+    """
+    try:
+        value = orjson.loads(data)
+        if type(value) is not dict or orjson.dumps(value) != data:
+            return None
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+        return None
+    return value
+
+
 def parse_compact_json_object(data: bytes, *, max_bytes: int) -> dict[str, Any] | None:
     """The object ``data`` encodes if ``data`` is exactly orjson's encoding of it.
 
@@ -234,11 +255,8 @@ def parse_compact_json_object(data: bytes, *, max_bytes: int) -> dict[str, Any] 
     """
     if len(data) > max_bytes:
         return None
-    try:
-        value = orjson.loads(data)
-        if type(value) is not dict or orjson.dumps(value) != data:
-            return None
-    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+    value = parse_exact_json_object(data)
+    if value is None:
         return None
     # Nesting deeper than the limit needs more opening brackets than it
     # (brackets inside strings only make this test more cautious).

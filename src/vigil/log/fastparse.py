@@ -32,7 +32,7 @@ from typing import Any
 import orjson
 
 from vigil.core.dsse import DsseSignature, Envelope
-from vigil.core.encoding import b64decode_strict
+from vigil.core.encoding import b64decode_strict, parse_exact_json_object
 from vigil.errors import FormatError
 
 __all__ = [
@@ -120,11 +120,8 @@ def batch_items(body: bytes, *, max_entries: int) -> list[Any] | None:
     (which bounds the nesting) before relying on the result, and otherwise
     parse the whole body strictly.
     """
-    try:
-        document = orjson.loads(body)
-        if type(document) is not dict or orjson.dumps(document) != body:
-            return None
-    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+    document = parse_exact_json_object(body)
+    if document is None:
         return None
     items = document.get("entries")
     if len(document) != 1 or type(items) is not list or not 0 < len(items) <= max_entries:
