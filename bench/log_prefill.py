@@ -10,6 +10,8 @@ entries, with the server's own code where it matters:
   means pre-filling again: nothing here is acknowledged to anyone);
 * search keys: computed by the log's own admission (:class:`EntryValidator`)
   for a sample, then the same two keys (digest, signer) for every entry;
+  the lookup index over entries and keys is built by the storage itself
+  (:meth:`SqliteStorage.index_now`);
 * tiles and entry bundles: :class:`vigil.log.integrate.TreeBuilder`, written
   without fsync per file, then one ``os.sync()``; partial tiles only for the
   final size (as the sequencer's rebuild does);
@@ -47,7 +49,8 @@ from vigil.log.integrate import TreeBuilder
 from vigil.log.kinds import default_registry
 from vigil.log.signing import CheckpointSigner
 from vigil.log.storage import open_storage
-from vigil.log.storage.sqlite import _key_hash
+from vigil.log.storage.lookup import key_hash
+from vigil.log.storage.sqlite import SqliteStorage
 from vigil.log.tiledir import TileDir
 
 __all__ = ["prefill"]
@@ -152,7 +155,7 @@ def prefill(directory: Path, count: int, *, workers: int = 2) -> None:
             )
             db.executemany(
                 "INSERT INTO search_rows (idx, key_type, value, key_hash) VALUES (?, ?, ?, ?)",
-                ((first + i, kind, value, _key_hash(kind, value))
+                ((first + i, kind, value, key_hash(kind, value))
                  for i, e in enumerate(entries)
                  for kind, value in (("digest", _digest_key(e)),
                                      ("signer", vkeys[(first + i) % len(vkeys)]))),
@@ -176,9 +179,18 @@ def prefill(directory: Path, count: int, *, workers: int = 2) -> None:
     if status_map is not None:
         _save_status_map(directory, status_map)
     os.sync()
-    # The checkpoint, through the storage API, as the sequencer's publish step.
+    # The lookup index, by the storage's own bulk path (what a log's first
+    # start after a lost index file does), then the checkpoint through the
+    # storage API, as the sequencer's publish step.
     storage = open_storage(config.database, base_dir=directory)
     try:
+        print("    indexing ...", flush=True)
+        indexing = time.perf_counter()
+        storage.initialize(origin=config.origin, public_key=config.public_key)
+        assert isinstance(storage, SqliteStorage)
+        indexed = storage.index_now()
+        print(f"    indexed {indexed:,} entries in {time.perf_counter() - indexing:.0f} s",
+              flush=True)
         signer = CheckpointSigner(origin=config.origin,
                                   signer=load_signer(directory / config.key_file),
                                   stored_text=lambda size: None)

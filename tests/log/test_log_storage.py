@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -15,24 +15,45 @@ from vigil.errors import ConfigError, ConflictError
 from vigil.log.errors import SequencerLockedError
 from vigil.log.kinds import IndexKey
 from vigil.log.storage import LogStorage, NewEntry, TreeState, open_storage
+from vigil.log.storage.sqlite import SqliteStorage
 
 ORIGIN = "example.com/log"
 KEY = "example.com/log+00000000+AQ=="
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "sqlite-indexed", "postgres"])
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database setting for a fresh, empty storage."""
-    if request.param == "sqlite":
+    """A database setting for a fresh, empty storage.
+
+    ``sqlite-indexed`` is SQLite whose lookup index is brought up to date
+    after every append, so its index answers instead of the unindexed tail.
+    """
+    if request.param.startswith("sqlite"):
         yield f"sqlite:{tmp_path / 'log.db'}"
     else:
         with pg_schema() as url:
             yield url
 
 
+class IndexedSqliteStorage(SqliteStorage):
+    """SQLite with every appended entry indexed at once (see ``database``)."""
+
+    def append_entries(self, start: int, entries: Sequence[NewEntry]) -> None:
+        super().append_entries(start, entries)
+        self.index_now()
+
+
+def open_for_test(database: str, tmp_path: Path, request: pytest.FixtureRequest) -> LogStorage:
+    if request.node.callspec.params.get("database") == "sqlite-indexed":
+        return IndexedSqliteStorage(Path(database.removeprefix("sqlite:")))
+    return open_storage(database, base_dir=tmp_path)
+
+
 @pytest.fixture
-def storage(database: str, tmp_path: Path) -> Iterator[LogStorage]:
-    store = open_storage(database, base_dir=tmp_path)
+def storage(
+    database: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[LogStorage]:
+    store = open_for_test(database, tmp_path, request)
     store.initialize(origin=ORIGIN, public_key=KEY)
     yield store
     store.close()

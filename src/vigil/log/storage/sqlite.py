@@ -11,27 +11,28 @@ dies, so a crashed server never leaves a stale lock); the holder writes its
 host, pid and start time into the file so a second server can say who holds
 it. See :mod:`vigil.log.storage.base` for the contracts.
 
-Layout for big logs: entries are appended in index order (cheap), but the
-leaf-hash index and the search index take keys in random order, so every
-append touches random index pages. Search rows are therefore a plain table
-(appended in order) with a small index on a 64-bit hash of the key
-(:func:`_key_hash`), not a B-tree keyed by the long key text; the writer
-keeps a large page cache and reads both indexes into it at startup. Those
-random pages make each batch's WAL big, so copying the WAL into the database
-(checkpoints) happens on a thread of its own instead of inside the
-sequencer's commits (:mod:`vigil.log.storage.walcheckpoint`).
+Layout for big logs: the database holds only tables appended in index order
+(``entries`` by index, ``search_rows`` by rowid), so a batch's commit writes
+few, sequential pages. The lookups by random keys (leaf hash, search key)
+live in a second file, ``<database>.index``, extended about once a second by
+a thread of the sequencer's process (:mod:`vigil.log.storage.lookup`);
+lookups read it and then the rows above its watermark: the sequencer keeps
+those rows' leaf hashes in memory, readers scan them. Copying the WAL into
+the database (checkpoints) happens on a thread of its own as well
+(:mod:`vigil.log.storage.walcheckpoint`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
+import logging
 import os
 import socket
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,11 +42,23 @@ from vigil.errors import ConfigError, ConflictError, StorageError
 from vigil.log.errors import SequencerLockedError
 from vigil.log.kinds import IndexKey
 from vigil.log.storage.base import NewEntry, StoredEntry, TreeState
+from vigil.log.storage.lookup import (
+    Indexer,
+    IndexSnapshot,
+    LookupIndex,
+    Watermark,
+    key_hash,
+    leaf_prefix,
+)
 from vigil.log.storage.sqlreaders import SqlReaders, refuse_conflicting_checkpoint
 from vigil.log.storage.walcheckpoint import WalCheckpointer
 
 __all__ = ["SqliteStorage"]
 
+_log = logging.getLogger(__name__)
+
+# Appended in order only: no index on a random key (see the module docstring).
+# search_rows' rowids grow with idx, which lookup.LookupIndex.extend relies on.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
@@ -53,7 +66,7 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 CREATE TABLE IF NOT EXISTS entries (
     idx INTEGER PRIMARY KEY,
-    leaf_hash BLOB NOT NULL UNIQUE,
+    leaf_hash BLOB NOT NULL,
     data BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS search_rows (
@@ -62,7 +75,6 @@ CREATE TABLE IF NOT EXISTS search_rows (
     value TEXT NOT NULL,
     key_hash INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS search_rows_by_key ON search_rows (key_hash, idx);
 CREATE TABLE IF NOT EXISTS checkpoints (
     size INTEGER PRIMARY KEY,
     text TEXT NOT NULL,
@@ -75,28 +87,19 @@ CREATE TABLE IF NOT EXISTS tree_state (
 );
 """
 
-
-# Page caches (SQLite allocates them as pages are used). The writer's must hold
-# the indexes with random keys (leaf hashes, digest search keys: some 150 MB
-# per million entries with their neighbours), or each append reads index pages
-# from the disk; the kernel's file cache can't be counted on to keep them.
-_WRITER_CACHE_KIB = 2 * 1024 * 1024
+_WRITER_CACHE_KIB = 256 * 1024
 _READER_CACHE_KIB = 64 * 1024
 _MMAP_BYTES = 1 << 30
-_WARM_INDEXES = ("sqlite_autoindex_entries_1", "search_rows_by_key")
 # WAL file size beyond which the writer empties it (see
 # vigil.log.storage.walcheckpoint): a few big batches' worth.
 _MAX_WAL_BYTES = 256 * 1024 * 1024
-
-
-def _key_hash(key_type: str, value: str) -> int:
-    """The search index's key: the first 8 bytes of SHA-256(type NUL value), signed.
-
-    Only narrows the search (the rows keep type and value, and queries
-    compare them), so collisions cost nothing but a row read.
-    """
-    digest = hashlib.sha256(f"{key_type}\0{value}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
+# More unindexed entries than this at startup (a first start after the
+# layout change, a lost index file) are indexed before serving, in chunks of
+# _BULK_INDEX_CHUNK, instead of being held in memory as the tail.
+_SYNC_INDEX_ENTRIES = 100_000
+_INDEX_CHUNK = 200_000
+_BULK_INDEX_CHUNK = 1_000_000
+_IN_LIMIT = 500  # bound parameters per IN (...) query
 
 
 def _holder_text() -> str:
@@ -125,6 +128,19 @@ class SqliteStorage(SqlReaders):
         self._writer_lock = threading.Lock()
         self._writer: sqlite3.Connection | None = None
         self._closed = False
+        # The lookup index and, on the writer's side, its tail: leaf hash ->
+        # index of the entries from _recent_start on (see find_indexes).
+        self._index = LookupIndex(
+            path.with_name(path.name + ".index"), description=self.description
+        )
+        self._index_conn: sqlite3.Connection | None = None  # writer side
+        self._indexer: Indexer | None = None
+        self._indexed = Watermark(0, 0)  # set by the indexer thread
+        self._recent: dict[bytes, int] = {}
+        self._recent_order: deque[bytes] = deque()
+        self._recent_start = 0
+        self._absent: set[bytes] = set()  # found absent by the last find_indexes
+        self._tail_loaded = False
 
     @property
     def description(self) -> str:
@@ -208,7 +224,7 @@ class SqliteStorage(SqlReaders):
     # -- lifecycle ---------------------------------------------------------------
 
     def initialize(self, *, origin: str, public_key: str) -> None:
-        """Create the schema, enable WAL and bind the database to this log."""
+        """Create the schema, enable WAL, bind the database to this log, open the index."""
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
             with self._writer_lock:
@@ -217,7 +233,7 @@ class SqliteStorage(SqlReaders):
                 # DDL outside a transaction: executescript() commits first anyway.
                 writer.executescript(_SCHEMA)
                 self._migrate(writer)
-                self._warm(writer)
+                self._migrate_unique_leaf_hashes(writer)
         except sqlite3.Error as exc:
             raise StorageError(f"{self.description}: cannot create schema ({exc})") from exc
         with self._write() as conn:
@@ -230,6 +246,11 @@ class SqliteStorage(SqlReaders):
                         f"{self.description}: storage belongs to another log "
                         f"({key} {row[0]!r}, want {value!r})"
                     )
+        try:
+            with self._writer_lock:
+                self._open_index(self._writer_connection())
+        except sqlite3.Error as exc:
+            raise StorageError(f"{self.description}: cannot open the index ({exc})") from exc
 
     @staticmethod
     def _migrate(conn: sqlite3.Connection) -> None:
@@ -239,7 +260,7 @@ class SqliteStorage(SqlReaders):
         ).fetchone()
         if old is None:
             return
-        conn.create_function("vigil_key_hash", 2, _key_hash, deterministic=True)
+        conn.create_function("vigil_key_hash", 2, key_hash, deterministic=True)
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.execute(
@@ -253,17 +274,97 @@ class SqliteStorage(SqlReaders):
             conn.execute("ROLLBACK")
             raise
 
-    @staticmethod
-    def _warm(conn: sqlite3.Connection) -> None:
-        """Read the random-key indexes into the writer's cache once, sequentially.
+    def _migrate_unique_leaf_hashes(self, conn: sqlite3.Connection) -> None:
+        """Drop the second layout's random-key indexes (now in ``<database>.index``).
 
-        Appends then find their index pages in memory instead of reading them
-        one by one from the disk (a big log's first minutes would be slow).
+        A UNIQUE column's index cannot be dropped, so ``entries`` is copied
+        into a table without it, in one transaction.
         """
-        for index in _WARM_INDEXES:
-            table = "entries" if index.startswith("sqlite_autoindex_entries") else "search_rows"
-            column = "leaf_hash" if table == "entries" else "key_hash"
-            conn.execute(f"SELECT COUNT({column}) FROM {table} INDEXED BY {index}").fetchone()
+        names = {row[0] for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index'"
+        ).fetchall()}
+        unique = "sqlite_autoindex_entries_1" in names
+        if not unique and "search_rows_by_key" not in names:
+            return
+        if unique:
+            _log.warning("%s: moving the leaf-hash index out of the entries table "
+                         "(once; a big log takes minutes)", self.description)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if unique:
+                conn.execute(
+                    "CREATE TABLE entries_new (idx INTEGER PRIMARY KEY, "
+                    "leaf_hash BLOB NOT NULL, data BLOB NOT NULL)"
+                )
+                conn.execute("INSERT INTO entries_new SELECT idx, leaf_hash, data FROM entries "
+                             "ORDER BY idx")
+                conn.execute("DROP TABLE entries")
+                conn.execute("ALTER TABLE entries_new RENAME TO entries")
+            conn.execute("DROP INDEX IF EXISTS search_rows_by_key")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _open_index(self, writer: sqlite3.Connection) -> None:
+        """Create or check the index, index a big backlog now, load the tail's leaf hashes."""
+        if self._index_conn is None:
+            self._index_conn = self._index.create(writer)
+            with self._all_lock:
+                self._all.append(self._index_conn)
+        conn = self._index_conn
+        mark = self._index.watermark(conn)
+        count = int(writer.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM entries")
+                    .fetchone()[0])
+        if count - mark.entries > _SYNC_INDEX_ENTRIES:
+            _log.warning("%s: indexing entries %d to %d before serving",
+                         self.description, mark.entries, count)
+            while count - mark.entries > _SYNC_INDEX_ENTRIES:
+                mark = self._index.extend(conn, writer, max_entries=_BULK_INDEX_CHUNK)
+                _log.info("%s: indexed %d of %d entries", self.description, mark.entries, count)
+        self._indexed = mark
+        self._load_recent(writer, mark.entries)
+
+    def index_now(self) -> int:
+        """Extend the lookup index over every committed entry, on this thread.
+
+        The indexer thread does this about once a second; bulk loads and
+        tests call it to have the index, not the tail, answer.
+
+        Returns:
+            The number of entries the index covers.
+        """
+        try:
+            with self._writer_lock:
+                writer = self._writer_connection()
+                if self._index_conn is None:
+                    raise StorageError(f"{self.description}: initialize() has not run")
+                while True:
+                    before = self._index.watermark(self._index_conn)
+                    mark = self._index.extend(
+                        self._index_conn, writer, max_entries=_BULK_INDEX_CHUNK
+                    )
+                    if mark == before:
+                        break
+                self._on_indexed(mark)
+                return mark.entries
+        except sqlite3.Error as exc:
+            raise StorageError(f"{self.description}: indexing failed ({exc})") from exc
+
+    def _load_recent(self, writer: sqlite3.Connection, start: int) -> None:
+        rows = writer.execute(
+            "SELECT leaf_hash FROM entries WHERE idx >= ? ORDER BY idx", (start,)
+        ).fetchall()
+        self._recent_order = deque(bytes(row[0]) for row in rows)
+        self._recent = {h: start + i for i, h in enumerate(self._recent_order)}
+        self._recent_start = start
+        self._absent = set()
+        self._tail_loaded = True
+
+    def _on_indexed(self, mark: Watermark) -> None:
+        """From the indexer thread: the index now covers ``mark`` (committed)."""
+        if mark.entries > self._indexed.entries:
+            self._indexed = mark
 
     def acquire_sequencer_lock(self) -> None:
         """flock ``<database>.lock``; see the module docstring."""
@@ -284,14 +385,40 @@ class SqliteStorage(SqlReaders):
         os.pwrite(fd, (_holder_text() + "\n").encode("utf-8"), 0)
         os.fsync(fd)
         self._lock_fd = fd
+        self._start_indexer()
+
+    def _start_indexer(self) -> None:
+        """Only the sequencer's process extends the index (one thread)."""
+        if self._indexer is not None or self._index_conn is None:
+            return
+
+        def connect_index() -> sqlite3.Connection:
+            conn = self._index.connect()
+            if conn is None:
+                raise OSError(f"{self._index.path} is missing")
+            return conn
+
+        self._indexer = Indexer(
+            self._index,
+            connect_index=connect_index,
+            connect_main=self._connect,
+            on_advance=self._on_indexed,
+            max_entries=_INDEX_CHUNK,
+        )
+        if self._recent:
+            self._indexer.committed()
 
     def close(self) -> None:
         """Stop the checkpoint thread, close every connection and release the lock."""
         self._closed = True
+        if self._indexer is not None:
+            self._indexer.stop()
+            self._indexer = None
         if self._checkpointer is not None:
             self._checkpointer.stop()
         with self._all_lock:
             conns, self._all = self._all, []
+        self._index_conn = None
         for conn in conns:
             with contextlib.suppress(sqlite3.Error):  # closing is best effort
                 conn.close()
@@ -309,29 +436,53 @@ class SqliteStorage(SqlReaders):
     def find_indexes(self, leaf_hashes: Sequence[bytes]) -> dict[bytes, int]:
         """Indexes of the already stored leaf hashes.
 
-        Runs on the writer connection (the sequencer calls this before each
-        append), whose large cache holds the leaf-hash index.
+        The sequencer calls this before each append, on the writer side: the
+        tail's leaf hashes are in memory, older ones in the index (read after
+        dropping from memory only what the index has committed).
         """
-        found: dict[bytes, int] = {}
-        hashes = list(dict.fromkeys(leaf_hashes))
         try:
             with self._writer_lock:
                 writer = self._writer_connection()
-                for start in range(0, len(hashes), 500):
-                    chunk = hashes[start : start + 500]
-                    marks = ",".join("?" * len(chunk))
-                    for leaf_hash, index in writer.execute(
-                        f"SELECT leaf_hash, idx FROM entries WHERE leaf_hash IN ({marks})", chunk
-                    ):
-                        found[bytes(leaf_hash)] = int(index)
+                found = self._find_stored(writer, list(dict.fromkeys(leaf_hashes)))
+                self._absent = {h for h in leaf_hashes if h not in found}
         except sqlite3.Error as exc:
             raise StorageError(f"{self.description}: query failed ({exc})") from exc
         return found
 
+    def _find_stored(self, writer: sqlite3.Connection, hashes: list[bytes]) -> dict[bytes, int]:
+        """Stored indexes of ``hashes`` (distinct); hold ``_writer_lock``."""
+        if not self._tail_loaded:  # initialize() has not run: all of it is the tail
+            self._load_recent(writer, self._indexed.entries)
+        indexed = self._indexed.entries
+        while self._recent_start < indexed and self._recent_order:
+            del self._recent[self._recent_order.popleft()]
+            self._recent_start += 1
+        found: dict[bytes, int] = {}
+        rest: list[bytes] = []
+        for leaf_hash in hashes:
+            index = self._recent.get(leaf_hash)
+            if index is None:
+                rest.append(leaf_hash)
+            else:
+                found[leaf_hash] = index
+        if not rest or self._recent_start == 0:
+            return found  # nothing older than the tail
+        with self._index.read(self._index_conn) as snapshot:
+            candidates = snapshot.leaf_candidates([leaf_prefix(h) for h in rest])
+        found.update(_confirm_leaves(writer, rest, candidates))
+        return found
+
     def append_entries(self, start: int, entries: Sequence[NewEntry]) -> None:
-        """Append a batch in one transaction (see the Protocol)."""
+        """Append a batch in one transaction (see the Protocol).
+
+        Refuses a leaf hash that is stored or twice in the batch; those the
+        last :meth:`find_indexes` found absent are not looked up again.
+        """
         if not entries:
             return
+        hashes = [e.leaf_hash for e in entries]
+        if len(set(hashes)) != len(hashes):
+            raise ConflictError(f"{self.description}: batch at index {start} repeats a leaf hash")
         try:
             with self._write() as conn:
                 count = conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM entries").fetchone()
@@ -339,6 +490,14 @@ class SqliteStorage(SqlReaders):
                     raise ConflictError(
                         f"{self.description}: append at index {start}, "
                         f"but the log has {count[0]} entries"
+                    )
+                unchecked = [h for h in hashes if h not in self._absent]
+                stored = self._find_stored(conn, unchecked) if unchecked else {}
+                if stored:
+                    leaf_hash, index = next(iter(stored.items()))
+                    raise ConflictError(
+                        f"{self.description}: batch at index {start}: leaf hash "
+                        f"{leaf_hash.hex()} is already stored at index {index}"
                     )
                 conn.executemany(
                     "INSERT INTO entries (idx, leaf_hash, data) VALUES (?, ?, ?)",
@@ -348,17 +507,23 @@ class SqliteStorage(SqlReaders):
                     "INSERT INTO search_rows (idx, key_type, value, key_hash) "
                     "VALUES (?, ?, ?, ?)",
                     (
-                        (start + i, key.key_type, key.value, _key_hash(key.key_type, key.value))
+                        (start + i, key.key_type, key.value, key_hash(key.key_type, key.value))
                         for i, e in enumerate(entries)
                         for key in dict.fromkeys(e.index_keys)
                     ),
                 )
-        except sqlite3.IntegrityError as exc:
-            raise ConflictError(
-                f"{self.description}: batch at index {start} conflicts with stored entries ({exc})"
-            ) from exc
+                self._absent = set()
         except sqlite3.Error as exc:
             raise StorageError(f"{self.description}: append failed ({exc})") from exc
+        if self._recent_start + len(self._recent_order) == start:
+            for offset, leaf_hash in enumerate(hashes):
+                self._recent[leaf_hash] = start + offset
+            self._recent_order.extend(hashes)
+        else:  # the tail in memory lost track (never expected): read it again
+            with self._writer_lock:
+                self._load_recent(self._writer_connection(), self._recent_start)
+        if self._indexer is not None:
+            self._indexer.committed()
 
     def read_entries(self, start: int, end: int) -> list[StoredEntry]:
         """Entries in ``[start, end)``."""
@@ -404,11 +569,93 @@ class SqliteStorage(SqlReaders):
 
     # -- readers -------------------------------------------------------------------
 
-    def search(self, key: IndexKey, *, after: int, below: int, limit: int) -> list[int]:
-        """Indexes with ``key`` in ``(after, below)``."""
+    def _index_reader(self) -> sqlite3.Connection | None:
+        """This thread's index connection (None until the sequencer created the index)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "index", None)
+        if conn is None:
+            try:
+                conn = self._index.connect()
+            except sqlite3.Error as exc:
+                raise StorageError(f"{self.description}: cannot open the index ({exc})") from exc
+            if conn is not None:
+                with self._all_lock:
+                    self._all.append(conn)
+            self._local.index = conn
+        return conn
+
+    @contextmanager
+    def _index_snapshot(self) -> Iterator[IndexSnapshot]:
+        try:
+            with self._index.read(self._index_reader()) as snapshot:
+                yield snapshot
+        except sqlite3.Error as exc:
+            raise StorageError(f"{self.description}: index query failed ({exc})") from exc
+
+    def entry_by_leaf_hash(self, leaf_hash: bytes) -> StoredEntry | None:
+        """The entry with ``leaf_hash``: the index's candidates, then the tail."""
+        prefix = leaf_prefix(leaf_hash)
+        with self._index_snapshot() as snapshot:
+            candidates = snapshot.leaf_candidates([prefix]).get(prefix, [])
+            indexed = snapshot.watermark.entries
+        for index in candidates:
+            stored = self.entry(index)
+            if stored is not None and stored.leaf_hash == leaf_hash:
+                return stored
         rows = self._query(
-            "SELECT idx FROM search_rows WHERE key_hash = ? AND key_type = ? AND value = ? "
-            "AND idx > ? AND idx < ? ORDER BY idx LIMIT ?",
-            (_key_hash(key.key_type, key.value), key.key_type, key.value, after, below, limit),
+            "SELECT idx, leaf_hash, data FROM entries WHERE idx >= ? AND leaf_hash = ? LIMIT 1",
+            (indexed, leaf_hash),
         )
-        return [int(row[0]) for row in rows]
+        return StoredEntry(int(rows[0][0]), bytes(rows[0][1]), bytes(rows[0][2])) if rows else None
+
+    def search(self, key: IndexKey, *, after: int, below: int, limit: int) -> list[int]:
+        """Indexes with ``key`` in ``(after, below)``: the index's (each row's key
+        compared, not only its hash), then the tail's."""
+        hashed = key_hash(key.key_type, key.value)
+        found: list[int] = []
+        with self._index_snapshot() as snapshot:
+            mark = snapshot.watermark
+            cursor = after
+            while len(found) < limit:
+                candidates = snapshot.key_candidates(
+                    hashed, after=cursor, below=below, limit=limit - len(found) + 8
+                )
+                if not candidates:
+                    break
+                rows = {c[1] for c in candidates}
+                marks = ",".join("?" * len(rows))
+                matching = {int(r[0]) for r in self._query(
+                    f"SELECT rowid FROM search_rows WHERE rowid IN ({marks}) "
+                    "AND key_type = ? AND value = ?",
+                    (*rows, key.key_type, key.value),
+                )}
+                for index, row in candidates:
+                    if row in matching and (not found or found[-1] != index):
+                        found.append(index)
+                cursor = candidates[-1][0]
+        if len(found) >= limit:
+            return found[:limit]
+        tail = self._query(
+            "SELECT DISTINCT idx FROM search_rows WHERE rowid > ? AND key_hash = ? "
+            "AND key_type = ? AND value = ? AND idx > ? AND idx < ? ORDER BY idx LIMIT ?",
+            (mark.search_row, hashed, key.key_type, key.value, max(after, mark.entries - 1),
+             below, limit - len(found)),
+        )
+        return found + [int(row[0]) for row in tail]
+
+
+def _confirm_leaves(
+    conn: sqlite3.Connection, hashes: list[bytes], candidates: dict[int, list[int]]
+) -> dict[bytes, int]:
+    """Which of ``hashes`` the candidate indexes (by leaf prefix) really hold."""
+    wanted = set(hashes)
+    indexes = [i for h in hashes for i in candidates.get(leaf_prefix(h), ())]
+    found: dict[bytes, int] = {}
+    for start in range(0, len(indexes), _IN_LIMIT):
+        chunk = indexes[start : start + _IN_LIMIT]
+        marks = ",".join("?" * len(chunk))
+        for index, leaf_hash in conn.execute(
+            f"SELECT idx, leaf_hash FROM entries WHERE idx IN ({marks})", chunk
+        ).fetchall():
+            if bytes(leaf_hash) in wanted:
+                found[bytes(leaf_hash)] = int(index)
+    return found

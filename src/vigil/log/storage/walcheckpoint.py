@@ -3,11 +3,14 @@
 By default SQLite copies the write-ahead log back into the database file
 (a checkpoint, https://sqlite.org/wal.html#checkpointing) inside the COMMIT
 that takes the WAL past 1000 frames, on the committing connection: the
-sequencer's. On a big log every appended entry dirties one page of each
-random-key index (leaf hashes, digest search keys), so a batch of a few
-thousand entries writes some 40 MB of WAL, and copying it into the database
-and fsyncing that doubled every commit's time (bench/log.py: about 55 of
-75 us per entry at 10,000,000 entries).
+sequencer's. When the random-key indexes (leaf hashes, digest search keys)
+were still in the log's database, every appended entry of a big log dirtied
+a page of each, so a batch of a few thousand entries wrote some 40 MB of WAL,
+and copying it into the database and fsyncing that doubled every commit's
+time (bench/log.py: about 55 of 75 us per entry at 10,000,000 entries).
+They now live in a file of their own (:mod:`vigil.log.storage.lookup`), and
+copying a batch's appended pages still costs the commit an fsync of the
+database.
 
 :class:`WalCheckpointer` takes that work to a thread with its own
 connection: the writer turns automatic checkpoints off and wakes the thread
