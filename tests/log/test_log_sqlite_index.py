@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,7 @@ from vigil.errors import ConflictError
 from vigil.log.kinds import IndexKey
 from vigil.log.storage import NewEntry
 from vigil.log.storage import sqlite as sqlite_module
-from vigil.log.storage.lookup import key_hash
+from vigil.log.storage.lookup import MERGE_FAN_IN, key_hash, leaf_prefix
 from vigil.log.storage.sqlite import SqliteStorage
 
 ORIGIN = "example.com/log"
@@ -49,10 +49,11 @@ def storage(tmp_path: Path) -> Iterator[SqliteStorage]:
 
 
 def index_rows(path: Path) -> tuple[int, int, int]:
-    """(leaf rows, key rows, watermark entries) of the index file."""
+    """(leaf rows, key rows, watermark entries) of the index file, over all runs."""
     with sqlite3.connect(path.with_name(path.name + ".index")) as db:
-        leaves = db.execute("SELECT COUNT(*) FROM leaf_index").fetchone()[0]
-        keys = db.execute("SELECT COUNT(*) FROM key_index").fetchone()[0]
+        runs = [row[0] for row in db.execute("SELECT id FROM runs")]
+        leaves = sum(db.execute(f"SELECT COUNT(*) FROM leaf_{r}").fetchone()[0] for r in runs)
+        keys = sum(db.execute(f"SELECT COUNT(*) FROM key_{r}").fetchone()[0] for r in runs)
         mark = db.execute("SELECT entries FROM watermark").fetchone()
     return leaves, keys, 0 if mark is None else mark[0]
 
@@ -259,5 +260,129 @@ def test_the_second_layout_moves_its_indexes_out(tmp_path: Path) -> None:
         storage.append_entries(4, [entry(4)])
         assert storage.index_now() == 5
         assert storage.search(SIGNER, after=1, below=10, limit=10) == [2, 3, 4]
+    finally:
+        storage.close()
+
+
+def run_levels(path: Path) -> list[int]:
+    with sqlite3.connect(path.with_name(path.name + ".index")) as db:
+        return [row[0] for row in db.execute("SELECT level FROM runs ORDER BY first_entry")]
+
+
+def test_runs_merge_by_level_and_answer_the_same(storage: SqliteStorage, tmp_path: Path) -> None:
+    """70 one-entry runs: merged 8 at a time into levels, never more than 7 per level."""
+    path = tmp_path / "log.db"
+    for n in range(70):
+        storage.append_entries(n, [entry(n)])
+        storage.index_now()
+        levels = run_levels(path)
+        assert levels == sorted(levels, reverse=True)  # oldest levels first
+        assert all(levels.count(level) < MERGE_FAN_IN for level in set(levels))
+    assert run_levels(path) == [2, 0, 0, 0, 0, 0, 0]  # 64 + 6 * 1
+    assert index_rows(path) == (70, 140, 70)
+    hashes = [entry(n).leaf_hash for n in range(70)]
+    assert storage.find_indexes(hashes) == {h: n for n, h in enumerate(hashes)}
+    assert storage.search(SIGNER, after=-1, below=70, limit=100) == list(range(70))
+    pages, cursor = [], -1
+    while True:  # pages of 9 cross run boundaries
+        page = storage.search(SIGNER, after=cursor, below=70, limit=9)
+        if not page:
+            break
+        pages += page
+        cursor = page[-1]
+    assert pages == list(range(70))
+    for n in (0, 8, 63, 64, 69):
+        found = storage.entry_by_leaf_hash(entry(n).leaf_hash)
+        assert found is not None and found.index == n
+        assert storage.search(digest_of(n), after=-1, below=70, limit=3) == [n]
+
+
+def test_a_reader_mid_merge_keeps_its_snapshot(storage: SqliteStorage, tmp_path: Path) -> None:
+    """Merging drops the merged runs' tables; a reader's open snapshot still reads them."""
+    for n in range(MERGE_FAN_IN - 1):
+        storage.append_entries(n, [entry(n)])
+        storage.index_now()
+    reader = SqliteStorage(tmp_path / "log.db")
+    try:
+        index = reader._index_reader()
+        with reader._index.read(index) as snapshot:
+            assert len(snapshot.runs) == MERGE_FAN_IN - 1
+            storage.append_entries(MERGE_FAN_IN - 1, [entry(MERGE_FAN_IN - 1)])
+            storage.index_now()  # merges all eight
+            assert run_levels(tmp_path / "log.db") == [1]
+            prefix = leaf_prefix(entry(3).leaf_hash)
+            assert snapshot.leaf_candidates([prefix]) == {prefix: [3]}
+        found = reader.entry_by_leaf_hash(entry(7).leaf_hash)
+        assert found is not None and found.index == 7
+    finally:
+        reader.close()
+
+
+def test_a_shared_leaf_prefix_is_confirmed_against_the_whole_hash(
+    storage: SqliteStorage,
+) -> None:
+    stored = entry(0)
+    storage.append_entries(0, [stored])
+    storage.index_now()
+    twin = NewEntry(stored.leaf_hash[:8] + bytes(24), b"twin", ())  # same 8-byte prefix
+    assert storage.find_indexes([twin.leaf_hash]) == {}
+    assert storage.entry_by_leaf_hash(twin.leaf_hash) is None
+    storage.append_entries(1, [twin])
+    storage.index_now()
+    assert storage.find_indexes([twin.leaf_hash, stored.leaf_hash]) == {
+        twin.leaf_hash: 1, stored.leaf_hash: 0,
+    }
+    found = storage.entry_by_leaf_hash(twin.leaf_hash)
+    assert found is not None and found.index == 1
+
+
+def test_an_index_file_of_the_first_index_layout_is_rebuilt(tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+    storage = open_log(path)
+    storage.append_entries(0, [entry(n) for n in range(3)])
+    storage.close()
+    with sqlite3.connect(path.with_name("log.db.index")) as db:
+        db.execute("DELETE FROM runs")
+        db.execute("CREATE TABLE leaf_index (prefix INTEGER, idx INTEGER)")
+        db.execute("UPDATE watermark SET entries = 3")
+    storage = open_log(path)
+    try:
+        assert storage.index_now() == 3
+        assert index_rows(path) == (3, 6, 3)
+        assert storage.search(SIGNER, after=-1, below=3, limit=5) == [0, 1, 2]
+    finally:
+        storage.close()
+
+
+def wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 20
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.02)
+
+
+def test_the_sequencers_leaf_prefixes_cover_every_stored_entry(tmp_path: Path) -> None:
+    """With the lock, the leaf prefixes load on a thread; entries the indexer then takes
+    from the tail join them, and duplicates of either are still found."""
+    path = tmp_path / "log.db"
+    storage = open_log(path)
+    storage.append_entries(0, [entry(n) for n in range(30)])
+    storage.index_now()
+    storage.close()
+    storage = open_log(path)
+    try:
+        storage.acquire_sequencer_lock()
+        storage.append_entries(30, [entry(n) for n in range(30, 40)])
+        wait_for(lambda: storage._loaded_prefixes is not None or storage._prefixes is not None,
+                 "the prefixes did not load")
+        hashes = [entry(n).leaf_hash for n in range(45)]
+        assert storage.find_indexes(hashes) == {h: n for n, h in enumerate(hashes[:40])}
+        assert storage._prefixes is not None and len(storage._prefixes) == 30
+        wait_for(lambda: index_rows(path)[2] == 40, "the indexer did not take the tail")
+        assert storage.find_indexes(hashes) == {h: n for n, h in enumerate(hashes[:40])}
+        assert len(storage._prefixes) == 40 and not storage._recent
+        for duplicate in (3, 35):
+            with pytest.raises(ConflictError, match=f"already stored at index {duplicate}"):
+                storage.append_entries(40, [entry(duplicate)])
     finally:
         storage.close()

@@ -11,30 +11,42 @@ time: it is a function of the entries and search rows, which are.
 
 So the log's database holds only tables appended in index order (cheap to
 commit), and this module keeps the indexes in a second database file beside
-it (``<database>.index``):
+it (``<database>.index``), as sorted *runs* (a log-structured merge tree,
+https://en.wikipedia.org/wiki/Log-structured_merge-tree). Inserting random
+keys into one big B-tree would cost the same page writes there, off the
+commit path but not off the CPU (about 50 us per entry at 10,000,000
+entries, bench/log.py); a run is written in key order, page after page
+(about 4 us per entry). Each run covers a contiguous range of entries:
 
-* ``leaf_index (prefix, idx)``: the first 8 bytes of each leaf hash as a
+* ``leaf_<id> (prefix, idx)``: the first 8 bytes of each leaf hash as a
   signed integer (:func:`leaf_prefix`); a match is a candidate, confirmed
   against the entry's full leaf hash;
-* ``key_index (key_hash, idx, row)``: each search row's 64-bit key hash and
+* ``key_<id> (key_hash, idx, row)``: each search row's 64-bit key hash and
   its rowid in ``search_rows``, whose key type and value confirm it;
-* ``watermark``: the index covers the entries ``[0, entries)`` and the search
+* ``runs``: each run's id, level and range ``[first_entry, end_entry)``;
+* ``watermark``: the runs cover the entries ``[0, entries)`` and the search
   rows with rowid ``<= search_row``; ``last_leaf`` is entry ``entries - 1``'s
-  leaf hash, so an index that belongs to another state of the log (a database
-  restored from a backup) is noticed and rebuilt.
+  leaf hash, so an index that belongs to another state of the log (a
+  database restored from a backup) is noticed and rebuilt.
 
 One :class:`Indexer` thread, in the process that holds the sequencer lock,
-extends the index in big sorted transactions (:meth:`LookupIndex.extend`):
-about one a second, so each index page is written once per second however
-many entries landed on it. Lookups read the index, then scan the rows above
-its watermark (the *tail*) in the log's database: readers in SQL
-(:meth:`LookupIndex.read`), the sequencer in memory (its recent leaf hashes,
-see :class:`vigil.log.storage.sqlite.SqliteStorage`).
+adds a run about once a second (:meth:`LookupIndex.extend`). A run's level
+is its size class, ``log`` base :data:`MERGE_FAN_IN` of its entries over
+:data:`LEVEL_BASE_ENTRIES` (:func:`run_level`), and whenever
+:data:`MERGE_FAN_IN` consecutive runs share a level they are merged into one
+(:meth:`LookupIndex.compact`), so a merged run's range is contiguous too,
+and a log of N entries keeps a few runs per level, about ``log(N)`` levels;
+each entry is rewritten once per level. Readers look an entry up in every
+run (a few milliseconds), then scan the rows above the watermark (the *tail*) in the
+log's database (:meth:`LookupIndex.read`). The sequencer, which checks every
+submission, keeps the leaf prefixes of all entries in memory instead (see
+:class:`vigil.log.storage.sqlite.SqliteStorage`).
 
 Crashes: the index commits with ``synchronous=NORMAL`` (a kill loses
-nothing, a power cut at most its last transactions, never its consistency)
-and each transaction moves the watermark with the rows it adds, so after any
-crash the next :meth:`LookupIndex.extend` continues from the watermark.
+nothing, a power cut at most its last transactions, never its consistency);
+a run, its catalogue row and the watermark are written in one transaction,
+and a merge replaces its runs in one, so after any crash the next
+:meth:`LookupIndex.extend` continues from the watermark.
 
 I/O: only through the SQLite connections it is given or opens.
 """
@@ -51,6 +63,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "LEVEL_BASE_ENTRIES",
+    "MERGE_FAN_IN",
+    "IndexSnapshot",
     "Indexer",
     "LookupIndex",
     "Watermark",
@@ -61,17 +76,12 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS leaf_index (
-    prefix INTEGER NOT NULL,
-    idx INTEGER NOT NULL,
-    PRIMARY KEY (prefix, idx)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS key_index (
-    key_hash INTEGER NOT NULL,
-    idx INTEGER NOT NULL,
-    row INTEGER NOT NULL,
-    PRIMARY KEY (key_hash, idx, row)
-) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    level INTEGER NOT NULL,
+    first_entry INTEGER NOT NULL,
+    end_entry INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS watermark (
     id INTEGER PRIMARY KEY CHECK (id = 0),
     entries INTEGER NOT NULL,
@@ -80,12 +90,21 @@ CREATE TABLE IF NOT EXISTS watermark (
 );
 """
 
-# Small pages: a random insert rewrites one page, so its size is the write
-# amplification (1 KiB rows of ~20 bytes instead of SQLite's 4 KiB default).
-_PAGE_BYTES = 1024
+MERGE_FAN_IN = 8
+LEVEL_BASE_ENTRIES = 16384
+_PAGE_BYTES = 4096
 _MMAP_BYTES = 8 << 30
-_CACHE_KIB = 256 * 1024
+_CACHE_KIB = 64 * 1024
 _IN_LIMIT = 500  # bound parameters per IN (...) query
+
+
+def run_level(entries: int) -> int:
+    """A run's size class: 0 below :data:`LEVEL_BASE_ENTRIES`, then one more for each
+    factor of :data:`MERGE_FAN_IN`."""
+    level, size = 0, LEVEL_BASE_ENTRIES * MERGE_FAN_IN
+    while entries >= size:
+        level, size = level + 1, size * MERGE_FAN_IN
+    return level
 
 
 def leaf_prefix(leaf_hash: bytes) -> int:
@@ -108,14 +127,24 @@ class Watermark:
     """How far the index reaches (see the module docstring).
 
     Attributes:
-        entries: Entries ``[0, entries)`` are in ``leaf_index``.
-        search_row: Search rows with rowid ``<= search_row`` are in ``key_index``.
+        entries: Entries ``[0, entries)`` are in the runs.
+        search_row: Search rows with rowid ``<= search_row`` are in the runs.
         last_leaf: Entry ``entries - 1``'s leaf hash (empty for 0).
     """
 
     entries: int
     search_row: int
     last_leaf: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One sorted run: tables ``leaf_<id>`` and ``key_<id>``, entries ``[first, end)``."""
+
+    id: int
+    level: int
+    first: int
+    end: int
 
 
 NO_INDEX = Watermark(0, 0)
@@ -126,6 +155,32 @@ def _read_watermark(conn: sqlite3.Connection) -> Watermark:
         "SELECT entries, search_row, last_leaf FROM watermark WHERE id = 0"
     ).fetchone()
     return NO_INDEX if row is None else Watermark(int(row[0]), int(row[1]), bytes(row[2]))
+
+
+def _read_runs(conn: sqlite3.Connection) -> list[Run]:
+    """The runs, in entry order."""
+    return [
+        Run(int(i), int(level), int(first), int(end))
+        for i, level, first, end in conn.execute(
+            "SELECT id, level, first_entry, end_entry FROM runs ORDER BY first_entry"
+        ).fetchall()
+    ]
+
+
+def _create_run_tables(conn: sqlite3.Connection, run_id: int) -> None:
+    conn.execute(
+        f"CREATE TABLE leaf_{run_id} (prefix INTEGER NOT NULL, idx INTEGER NOT NULL, "
+        "PRIMARY KEY (prefix, idx)) WITHOUT ROWID"
+    )
+    conn.execute(
+        f"CREATE TABLE key_{run_id} (key_hash INTEGER NOT NULL, idx INTEGER NOT NULL, "
+        "row INTEGER NOT NULL, PRIMARY KEY (key_hash, idx, row)) WITHOUT ROWID"
+    )
+
+
+def _drop_run_tables(conn: sqlite3.Connection, run_id: int) -> None:
+    conn.execute(f"DROP TABLE IF EXISTS leaf_{run_id}")
+    conn.execute(f"DROP TABLE IF EXISTS key_{run_id}")
 
 
 class LookupIndex:
@@ -168,7 +223,8 @@ class LookupIndex:
 
         An index that is ahead of the log, or whose last indexed entry has
         another leaf hash there, belongs to another state of the log: it is
-        emptied (and rebuilt by :meth:`extend`), with a warning.
+        emptied (and rebuilt by :meth:`extend`), with a warning. So is one of
+        an earlier layout of this file.
 
         Returns:
             The writer's connection to the index.
@@ -179,20 +235,27 @@ class LookupIndex:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.executescript(_SCHEMA)
         mark = _read_watermark(conn)
-        if mark.entries:
+        stale = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE name = 'leaf_index'"
+        ).fetchone() is not None
+        if mark.entries and not stale:
             row = main.execute(
                 "SELECT leaf_hash FROM entries WHERE idx = ?", (mark.entries - 1,)
             ).fetchone()
-            if row is None or bytes(row[0]) != mark.last_leaf:
-                _log.warning(
-                    "%s: the lookup index (%d entries) does not match the log's entries; "
-                    "rebuilding it", self._description, mark.entries,
-                )
-                conn.execute("BEGIN IMMEDIATE")
-                conn.execute("DELETE FROM leaf_index")
-                conn.execute("DELETE FROM key_index")
-                conn.execute("DELETE FROM watermark")
-                conn.execute("COMMIT")
+            stale = row is None or bytes(row[0]) != mark.last_leaf
+        if stale:
+            _log.warning(
+                "%s: the lookup index (%d entries) does not match the log's entries; "
+                "rebuilding it", self._description, mark.entries,
+            )
+            conn.execute("BEGIN IMMEDIATE")
+            for run in _read_runs(conn):
+                _drop_run_tables(conn, run.id)
+            conn.execute("DROP TABLE IF EXISTS leaf_index")
+            conn.execute("DROP TABLE IF EXISTS key_index")
+            conn.execute("DELETE FROM runs")
+            conn.execute("DELETE FROM watermark")
+            conn.execute("COMMIT")
         return conn
 
     @staticmethod
@@ -205,11 +268,14 @@ class LookupIndex:
     def extend(
         self, index: sqlite3.Connection, main: sqlite3.Connection, *, max_entries: int
     ) -> Watermark:
-        """Index up to ``max_entries`` more entries (and their search rows), sorted, in one
-        transaction.
+        """Index up to ``max_entries`` more entries (and their search rows) as a new
+        run, in one transaction.
 
         ``main`` is a connection to the log's database, read in one
         transaction so the entries and search rows come from one state.
+        ``search_rows``' rowids grow with the entry index (rows are only
+        appended, in index order), so the rows above the watermark's are
+        those of the entries above it.
 
         Returns:
             The new watermark (unchanged if there was nothing to index).
@@ -241,53 +307,134 @@ class LookupIndex:
                         bytes(leaves[-1][1]))
         leaf_rows = sorted((leaf_prefix(bytes(h)), i) for i, h in leaves)
         keys.sort()
-        index.execute("BEGIN IMMEDIATE")
-        try:
-            if _read_watermark(index) != mark:  # another indexer moved it: retry later
-                index.execute("ROLLBACK")
+        with _immediate(index):
+            if _read_watermark(index) != mark:  # another indexer moved it: take its word
                 return _read_watermark(index)
-            index.executemany("INSERT INTO leaf_index (prefix, idx) VALUES (?, ?)", leaf_rows)
+            run_id = _next_run_id(index)
+            _create_run_tables(index, run_id)
+            index.executemany(f"INSERT INTO leaf_{run_id} (prefix, idx) VALUES (?, ?)",
+                              leaf_rows)
             index.executemany(
-                "INSERT INTO key_index (key_hash, idx, row) VALUES (?, ?, ?)", keys
+                f"INSERT INTO key_{run_id} (key_hash, idx, row) VALUES (?, ?, ?)", keys
+            )
+            index.execute(
+                "INSERT INTO runs (id, level, first_entry, end_entry) VALUES (?, ?, ?, ?)",
+                (run_id, run_level(end - mark.entries), mark.entries, end),
             )
             index.execute(
                 "INSERT OR REPLACE INTO watermark (id, entries, search_row, last_leaf) "
                 "VALUES (0, ?, ?, ?)",
                 (new.entries, new.search_row, new.last_leaf),
             )
-            index.execute("COMMIT")
-        except BaseException:
-            if index.in_transaction:
-                index.execute("ROLLBACK")
-            raise
         return new
+
+    def compact(self, index: sqlite3.Connection) -> int:
+        """Merge every :data:`MERGE_FAN_IN` consecutive runs of one level into one run.
+
+        The newest such group first. Each merge is one transaction: the merged
+        run replaces its runs in the catalogue, and their tables are dropped
+        (a reader's open transaction still sees them: WAL snapshots).
+
+        Returns:
+            The number of merges made.
+        """
+        merges = 0
+        while True:
+            runs = _read_runs(index)
+            group = _mergeable(runs)
+            if group is None:
+                return merges
+            with _immediate(index):
+                if _read_runs(index) != runs:  # another indexer merged: look again
+                    continue
+                self._merge(index, group)
+            merges += 1
+
+    @staticmethod
+    def _merge(index: sqlite3.Connection, group: list[Run]) -> None:
+        run_id = _next_run_id(index)
+        _create_run_tables(index, run_id)
+        for table, columns in (("leaf", "prefix, idx"), ("key", "key_hash, idx, row")):
+            union = " UNION ALL ".join(f"SELECT {columns} FROM {table}_{r.id}" for r in group)
+            index.execute(
+                f"INSERT INTO {table}_{run_id} ({columns}) {union} ORDER BY {columns}"
+            )
+        first, end = group[0].first, group[-1].end
+        index.execute(
+            "INSERT INTO runs (id, level, first_entry, end_entry) VALUES (?, ?, ?, ?)",
+            (run_id, max(group[0].level + 1, run_level(end - first)), first, end),
+        )
+        for run in group:
+            index.execute("DELETE FROM runs WHERE id = ?", (run.id,))
+            _drop_run_tables(index, run.id)
 
     # -- reading -------------------------------------------------------------------
 
     @contextmanager
     def read(self, index: sqlite3.Connection | None) -> Iterator[IndexSnapshot]:
-        """One consistent view of the index: its watermark and its rows."""
+        """One consistent view of the index: its watermark and its runs."""
         if index is None:
-            yield IndexSnapshot(None, NO_INDEX)
+            yield IndexSnapshot(None, NO_INDEX, [])
             return
         index.execute("BEGIN")
         try:
             try:
-                mark = _read_watermark(index)
+                mark, runs = _read_watermark(index), _read_runs(index)
             except sqlite3.OperationalError:  # created a moment ago, no tables yet
-                yield IndexSnapshot(None, NO_INDEX)
+                yield IndexSnapshot(None, NO_INDEX, [])
                 return
-            yield IndexSnapshot(index, mark)
+            yield IndexSnapshot(index, mark, runs)
         finally:
             index.execute("COMMIT")
+
+    def all_prefixes(self, index: sqlite3.Connection) -> tuple[int, set[int]]:
+        """Every indexed entry's leaf prefix, and the number of entries they cover."""
+        prefixes: set[int] = set()
+        with self.read(index) as snapshot:
+            for run in snapshot.runs:
+                rows = index.execute(f"SELECT prefix FROM leaf_{run.id}")
+                while chunk := rows.fetchmany(65536):
+                    prefixes.update(row[0] for row in chunk)
+        return snapshot.watermark.entries, prefixes
+
+
+@contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction on ``conn``: committed on success, else rolled back."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _mergeable(runs: list[Run]) -> list[Run] | None:
+    """The newest :data:`MERGE_FAN_IN` consecutive runs of one level, if any."""
+    end = len(runs)
+    while end >= MERGE_FAN_IN:
+        group = runs[end - MERGE_FAN_IN : end]
+        if all(run.level == group[-1].level for run in group):
+            return group
+        end -= 1
+    return None
+
+
+def _next_run_id(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM runs").fetchone()[0])
 
 
 class IndexSnapshot:
     """The index as of one read transaction (see :meth:`LookupIndex.read`)."""
 
-    def __init__(self, conn: sqlite3.Connection | None, watermark: Watermark) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection | None, watermark: Watermark, runs: list[Run]
+    ) -> None:
         self._conn = conn
         self.watermark = watermark
+        self.runs = runs
 
     def leaf_candidates(self, prefixes: Sequence[int]) -> dict[int, list[int]]:
         """Indexes of indexed entries whose leaf hash starts with each prefix."""
@@ -295,13 +442,14 @@ class IndexSnapshot:
         if self._conn is None:
             return found
         unique = list(dict.fromkeys(prefixes))
-        for start in range(0, len(unique), _IN_LIMIT):
-            chunk = unique[start : start + _IN_LIMIT]
-            marks = ",".join("?" * len(chunk))
-            for prefix, index in self._conn.execute(
-                f"SELECT prefix, idx FROM leaf_index WHERE prefix IN ({marks})", chunk
-            ).fetchall():
-                found.setdefault(int(prefix), []).append(int(index))
+        for run in self.runs:
+            for start in range(0, len(unique), _IN_LIMIT):
+                chunk = unique[start : start + _IN_LIMIT]
+                marks = ",".join("?" * len(chunk))
+                for prefix, index in self._conn.execute(
+                    f"SELECT prefix, idx FROM leaf_{run.id} WHERE prefix IN ({marks})", chunk
+                ).fetchall():
+                    found.setdefault(int(prefix), []).append(int(index))
         return found
 
     def key_candidates(
@@ -311,22 +459,30 @@ class IndexSnapshot:
 
         At least ``limit`` of them if there are, and every row of the last
         index returned (two keys of one entry may share a hash), so a caller
-        can go on from that index.
+        can go on from that index. Runs hold disjoint ranges in entry order,
+        so their answers are read one run after the other.
         """
+        found: list[tuple[int, int]] = []
         if self._conn is None:
-            return []
-        rows = self._conn.execute(
-            "SELECT idx, row FROM key_index WHERE key_hash = ? AND idx > ? AND idx < ? "
-            "ORDER BY idx, row LIMIT ?",
-            (hashed, after, below, limit),
-        ).fetchall()
-        if len(rows) == limit:
-            rows += self._conn.execute(
-                "SELECT idx, row FROM key_index WHERE key_hash = ? AND idx = ? AND row > ? "
-                "ORDER BY row",
-                (hashed, rows[-1][0], rows[-1][1]),
+            return found
+        for run in self.runs:
+            if run.end <= after + 1 or run.first >= below:
+                continue
+            rows = self._conn.execute(
+                f"SELECT idx, row FROM key_{run.id} WHERE key_hash = ? AND idx > ? "
+                "AND idx < ? ORDER BY idx, row LIMIT ?",
+                (hashed, after, below, limit - len(found)),
             ).fetchall()
-        return [(int(i), int(r)) for i, r in rows]
+            found += [(int(i), int(r)) for i, r in rows]
+            if len(found) >= limit:
+                last, row = found[-1]
+                found += [(last, int(r)) for (r,) in self._conn.execute(
+                    f"SELECT row FROM key_{run.id} WHERE key_hash = ? AND idx = ? AND row > ? "
+                    "ORDER BY row",
+                    (hashed, last, row),
+                ).fetchall()]
+                break
+        return found
 
 
 class Indexer:
@@ -401,5 +557,9 @@ class Indexer:
             if mark == before:
                 return
             self._on_advance(mark)
+            try:
+                self._index.compact(index)
+            except sqlite3.Error as exc:  # more runs to read; the next wake retries
+                _log.warning("%s: merging index runs failed (%s)", self._index.path, exc)
             if mark.entries - before.entries < self._max_entries:
                 return

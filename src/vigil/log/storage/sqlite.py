@@ -128,14 +128,19 @@ class SqliteStorage(SqlReaders):
         self._writer_lock = threading.Lock()
         self._writer: sqlite3.Connection | None = None
         self._closed = False
-        # The lookup index and, on the writer's side, its tail: leaf hash ->
-        # index of the entries from _recent_start on (see find_indexes).
+        # The lookup index and, on the writer's side, the leaf prefixes of all
+        # entries and the tail: leaf hash -> index of the entries from
+        # _recent_start on (see find_indexes).
         self._index = LookupIndex(
             path.with_name(path.name + ".index"), description=self.description
         )
         self._index_conn: sqlite3.Connection | None = None  # writer side
         self._indexer: Indexer | None = None
         self._indexed = Watermark(0, 0)  # set by the indexer thread
+        # Leaf prefixes of every entry below _recent_start, once loaded (None:
+        # look such entries up in the index's runs); loaded by a thread.
+        self._prefixes: set[int] | None = None
+        self._loaded_prefixes: tuple[int, set[int]] | None = None
         self._recent: dict[bytes, int] = {}
         self._recent_order: deque[bytes] = deque()
         self._recent_start = 0
@@ -307,7 +312,7 @@ class SqliteStorage(SqlReaders):
             raise
 
     def _open_index(self, writer: sqlite3.Connection) -> None:
-        """Create or check the index, index a big backlog now, load the tail's leaf hashes."""
+        """Create or check the index, index a big backlog now, load the leaf prefixes."""
         if self._index_conn is None:
             self._index_conn = self._index.create(writer)
             with self._all_lock:
@@ -321,6 +326,7 @@ class SqliteStorage(SqlReaders):
                          self.description, mark.entries, count)
             while count - mark.entries > _SYNC_INDEX_ENTRIES:
                 mark = self._index.extend(conn, writer, max_entries=_BULK_INDEX_CHUNK)
+                self._index.compact(conn)
                 _log.info("%s: indexed %d of %d entries", self.description, mark.entries, count)
         self._indexed = mark
         self._load_recent(writer, mark.entries)
@@ -344,6 +350,7 @@ class SqliteStorage(SqlReaders):
                     mark = self._index.extend(
                         self._index_conn, writer, max_entries=_BULK_INDEX_CHUNK
                     )
+                    self._index.compact(self._index_conn)
                     if mark == before:
                         break
                 self._on_indexed(mark)
@@ -398,6 +405,9 @@ class SqliteStorage(SqlReaders):
                 raise OSError(f"{self._index.path} is missing")
             return conn
 
+        threading.Thread(
+            target=self._load_prefixes, name="vigil-sqlite-prefixes", daemon=True
+        ).start()
         self._indexer = Indexer(
             self._index,
             connect_index=connect_index,
@@ -450,27 +460,59 @@ class SqliteStorage(SqlReaders):
         return found
 
     def _find_stored(self, writer: sqlite3.Connection, hashes: list[bytes]) -> dict[bytes, int]:
-        """Stored indexes of ``hashes`` (distinct); hold ``_writer_lock``."""
+        """Stored indexes of ``hashes`` (distinct); hold ``_writer_lock``.
+
+        A hash whose prefix no stored entry has is new (the common case, no
+        I/O); others are looked up in the tail, then in the index's runs.
+        """
         if not self._tail_loaded:  # initialize() has not run: all of it is the tail
             self._load_recent(writer, self._indexed.entries)
+        if self._prefixes is None and self._loaded_prefixes is not None:
+            self._install_prefixes(writer, *self._loaded_prefixes)
+        prefixes = self._prefixes
         indexed = self._indexed.entries
         while self._recent_start < indexed and self._recent_order:
-            del self._recent[self._recent_order.popleft()]
+            leaf_hash = self._recent_order.popleft()
+            del self._recent[leaf_hash]
+            if prefixes is not None:
+                prefixes.add(leaf_prefix(leaf_hash))
             self._recent_start += 1
         found: dict[bytes, int] = {}
-        rest: list[bytes] = []
+        maybe: list[bytes] = []
         for leaf_hash in hashes:
             index = self._recent.get(leaf_hash)
-            if index is None:
-                rest.append(leaf_hash)
-            else:
+            if index is not None:
                 found[leaf_hash] = index
-        if not rest or self._recent_start == 0:
+            elif prefixes is None or leaf_prefix(leaf_hash) in prefixes:
+                maybe.append(leaf_hash)
+        if not maybe or self._recent_start == 0:
             return found  # nothing older than the tail
         with self._index.read(self._index_conn) as snapshot:
-            candidates = snapshot.leaf_candidates([leaf_prefix(h) for h in rest])
-        found.update(_confirm_leaves(writer, rest, candidates))
+            candidates = snapshot.leaf_candidates([leaf_prefix(h) for h in maybe])
+        found.update(_confirm_leaves(writer, maybe, candidates))
         return found
+
+    def _install_prefixes(self, writer: sqlite3.Connection, upto: int, loaded: set[int]) -> None:
+        """Take the loader's prefixes of entries ``[0, upto)``; add those up to the tail."""
+        rows = writer.execute(
+            "SELECT leaf_hash FROM entries WHERE idx >= ? AND idx < ?", (upto, self._recent_start)
+        ).fetchall()
+        loaded.update(leaf_prefix(bytes(row[0])) for row in rows)
+        self._prefixes = loaded
+        self._loaded_prefixes = None
+
+    def _load_prefixes(self) -> None:
+        """On a thread of its own: every indexed entry's leaf prefix, for the sequencer."""
+        try:
+            conn = self._index.connect()
+            if conn is None:
+                return
+            try:
+                self._loaded_prefixes = self._index.all_prefixes(conn)
+            finally:
+                conn.close()
+        except Exception as exc:  # the sequencer keeps reading the runs instead
+            _log.error("%s: could not load the leaf prefixes (%s)", self.description, exc)
 
     def append_entries(self, start: int, entries: Sequence[NewEntry]) -> None:
         """Append a batch in one transaction (see the Protocol).
