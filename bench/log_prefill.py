@@ -14,7 +14,9 @@ entries, with the server's own code where it matters:
   (:meth:`SqliteStorage.index_now`);
 * tiles and entry bundles: :class:`vigil.log.integrate.TreeBuilder`, written
   without fsync per file, then one ``os.sync()``; partial tiles only for the
-  final size (as the sequencer's rebuild does);
+  final size (as the sequencer's rebuild does); each full tile's pyramid
+  with :meth:`TileDir.write_pyramids`, as the server's tile writes do (and
+  for a log pre-filled before pyramids existed, every missing one);
 * the checkpoint: signed with the log's key and stored with the tree state
   through the storage API (then ``tiles/checkpoint``), as the sequencer's
   publish step does;
@@ -42,7 +44,7 @@ from vigil.cli.log import read_config
 from vigil.core import merkle
 from vigil.core.note import parse_note
 from vigil.core.statusmap import StatusMap
-from vigil.core.tiles import tile_path
+from vigil.core.tiles import TILE_HEIGHT, TileID, tile_path
 from vigil.log.charter_policy import CharterLog
 from vigil.log.entry import EntryValidator
 from vigil.log.integrate import TreeBuilder
@@ -113,6 +115,21 @@ def _save_status_map(directory: Path, state: StatusMap) -> None:
     os.replace(temp, path)
 
 
+def _backfill_pyramids(tiles: TileDir, size: int) -> None:
+    """The pyramid of every full hash tile that has none (a log pre-filled before them)."""
+    level = 0
+    while count := size >> (TILE_HEIGHT * (level + 1)):
+        missing = [TileID(level, i) for i in range(count)
+                   if tiles.load_pyramid(TileID(level, i)) is None]
+        if missing:
+            print(f"    writing {len(missing):,} pyramids of level-{level} tiles ...", flush=True)
+        for start in range(0, len(missing), 4096):
+            chunk = missing[start : start + 4096]
+            data = [tiles.read_tile(t) for t in chunk]
+            tiles.write_pyramids([(t, d) for t, d in zip(chunk, data, strict=True) if d])
+        level += 1
+
+
 def prefill(directory: Path, count: int, *, workers: int = 2) -> None:
     """Bring the log in ``directory`` to at least ``count`` entries (see the module docstring)."""
     config = read_config(directory)
@@ -124,6 +141,7 @@ def prefill(directory: Path, count: int, *, workers: int = 2) -> None:
     state_size = db.execute("SELECT size FROM tree_state WHERE id = 0").fetchone()
     if start >= count and state_size is not None and state_size[0] == start:
         db.close()
+        _backfill_pyramids(TileDir(directory / config.tiles_dir), start)
         return
     if start != (state_size[0] if state_size else 0):
         raise RuntimeError(f"{directory}: a half-finished pre-fill; delete it and start again")
@@ -169,6 +187,7 @@ def prefill(directory: Path, count: int, *, workers: int = 2) -> None:
             final = end >= count
             _write_files(tiles.root, [(tile_path(t), d) for t, d in integration.tiles
                                       if final or not t.is_partial])
+            tiles.write_pyramids(integration.tiles)
             if final or (end // _CHUNK) % 16 == 0:
                 rate = (end - start) / (time.perf_counter() - started)
                 print(f"    {end:,} entries ({rate:,.0f}/s)", flush=True)
@@ -176,6 +195,7 @@ def prefill(directory: Path, count: int, *, workers: int = 2) -> None:
     # Partial tiles of the final size that the last chunk did not change.
     _write_files(tiles.root, [(tile_path(t), d) for t, d in builder.edge_tiles()
                               if tiles.read_tile(t) is None])
+    _backfill_pyramids(tiles, builder.size)
     if status_map is not None:
         _save_status_map(directory, status_map)
     os.sync()

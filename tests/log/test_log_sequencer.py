@@ -22,6 +22,7 @@ from vigil.log.config import Limits, LogConfig, with_sequencer
 from vigil.log.entry import EntryValidator, ValidatedEntry
 from vigil.log.errors import LogStateError, PushbackError, SequencerLockedError
 from vigil.log.kinds import default_registry
+from vigil.log.nodes import PYRAMID_BYTES, format_pyramid
 from vigil.log.sequencer import Sequencer
 from vigil.log.service import LogService, open_log_service
 from vigil.log.signing import CheckpointSigner, ConsistencyProver
@@ -118,6 +119,17 @@ def test_batches_are_committed_integrated_and_published(
     finally:
         service.stop()
     audit(tmp_path, config, 6 * 137)
+    assert_pyramids(tmp_path, full_tiles=3)  # 822 entries: tiles 0-2 full
+
+
+def assert_pyramids(directory: Path, *, full_tiles: int) -> None:
+    """Each full level-0 tile has its pyramid record beside the tiles, and no other has."""
+    records = (directory / "tiles.pyramids" / "level-0").read_bytes()
+    assert len(records) == full_tiles * PYRAMID_BYTES
+    for index in range(full_tiles):
+        tile = (directory / "tiles" / "tile" / "0" / f"{index:03d}").read_bytes()
+        record = records[index * PYRAMID_BYTES : (index + 1) * PYRAMID_BYTES]
+        assert record == format_pyramid(TileID(0, index), tile)
 
 
 def test_duplicates_get_the_existing_index(config: LogConfig, tmp_path: Path) -> None:
@@ -179,12 +191,14 @@ def test_lost_tiles_directory_is_rebuilt(config: LogConfig, tmp_path: Path) -> N
     wait_published(service, 700)
     service.stop()
     shutil.rmtree(tmp_path / "tiles")
+    shutil.rmtree(tmp_path / "tiles.pyramids")
     service = open_log(config, tmp_path)
     try:
         assert service.published.size == 700
     finally:
         service.stop()
     audit(tmp_path, config, 700)
+    assert_pyramids(tmp_path, full_tiles=2)
 
 
 def test_corrupt_edge_tile_stops_startup(config: LogConfig, tmp_path: Path) -> None:

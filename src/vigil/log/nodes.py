@@ -8,11 +8,14 @@ later proofs. :class:`NodeCache` keeps two kinds:
   sequencer, so proofs of fresh entries need no tile at all);
 * **tile pyramids**: the first time a proof needs a node inside a full tile
   (c2sp.org/tlog-tiles: 256 hashes at tree level ``8L``), every node of the
-  seven levels above it within the tile is computed at once (255 hashes,
-  about what one proof would hash there anyway) and kept, so later proofs
-  through that tile, and through the tiles above it, hash nothing. In a log
-  of millions of entries, proofs of random leaves otherwise recompute several
-  hundred hashes each.
+  seven levels above it within the tile is taken at once and kept, so later
+  proofs through that tile, and through the tiles above it, hash nothing.
+  The sequencer stores each full tile's pyramid, the tile included, as a
+  record (:func:`format_pyramid`, see :class:`vigil.log.tiledir.TileDir`),
+  so a proof in a log of millions of entries, whose tile is not in the
+  cache, slices it from a mapped file instead of reading the tile and
+  hashing 254 nodes (about 180 us); without a valid record (a log older
+  than them, a torn write) the pyramid is computed.
 
 Nodes the cache cannot place (in partial tiles) are computed by
 :class:`vigil.core.tiles.TileReader`. Both parts are bounded.
@@ -25,21 +28,32 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import zlib
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from vigil.core.merkle import NODE_HASH_PREFIX
 from vigil.core.prove import NodeReader
 from vigil.core.tiles import TILE_HEIGHT, TILE_WIDTH, TileFetcher, TileID, TileReader
 
-__all__ = ["NodeCache"]
+__all__ = ["PYRAMID_BYTES", "NodeCache", "PyramidLoader", "format_pyramid", "parse_pyramid"]
 
 NodeID = tuple[int, int]
 _HASH = 32
+# A pyramid: levels 0..7 of a full tile (256 + 128 + ... + 2 hashes), one
+# after the other; level k starts at _LEVEL_OFFSETS[k]. A stored record adds
+# a CRC-32 of the tile's level, index and those levels, so a torn, damaged
+# or misplaced record (our own file: no adversary writes it) is never used.
+_LEVELS_BYTES = (2 * TILE_WIDTH - 2) * _HASH
+_LEVEL_OFFSETS = [(2 * TILE_WIDTH - (TILE_WIDTH >> k) * 2) * _HASH for k in range(TILE_HEIGHT)]
+_CRC_BYTES = 4
+PYRAMID_BYTES = _LEVELS_BYTES + _CRC_BYTES
+
+PyramidLoader = Callable[[TileID], "bytes | None"]
 
 
-def _pyramid(tile: bytes) -> list[bytes]:
-    """Levels 0..7 of a full tile: 256, 128, ..., 2 hashes, each level concatenated."""
+def _pyramid(tile: bytes) -> bytes:
+    """Levels 0..7 of a full tile: 256, 128, ..., 2 hashes, concatenated."""
     sha = hashlib.sha256
     prefix = NODE_HASH_PREFIX
     levels = [tile]
@@ -51,6 +65,28 @@ def _pyramid(tile: bytes) -> list[bytes]:
         )
         levels.append(level)
         below = level
+    return b"".join(levels)
+
+
+def _record_checksum(tile: TileID, levels: bytes) -> bytes:
+    name = f"{tile.level}/{tile.index}\n".encode()
+    return zlib.crc32(levels, zlib.crc32(name)).to_bytes(_CRC_BYTES, "big")
+
+
+def format_pyramid(tile: TileID, data: bytes) -> bytes:
+    """The pyramid record of the full hash tile ``tile`` whose bytes are ``data``."""
+    levels = _pyramid(data)
+    return levels + _record_checksum(tile, levels)
+
+
+def parse_pyramid(tile: TileID, record: bytes) -> bytes | None:
+    """Levels 0..7 of ``tile`` from its pyramid record, or None if the record is not
+    that tile's (wrong length or checksum: torn, damaged, misplaced, absent)."""
+    if len(record) != PYRAMID_BYTES:
+        return None
+    levels = record[:_LEVELS_BYTES]
+    if _record_checksum(tile, levels) != record[_LEVELS_BYTES:]:
+        return None
     return levels
 
 
@@ -66,7 +102,7 @@ class NodeCache:
     def __init__(self, max_nodes: int = 1 << 20, max_pyramids: int = 4096) -> None:
         self._nodes: dict[NodeID, bytes] = {}
         self._max = max_nodes
-        self._pyramids: OrderedDict[tuple[int, int], list[bytes]] = OrderedDict()
+        self._pyramids: OrderedDict[tuple[int, int], bytes] = OrderedDict()
         self._max_pyramids = max_pyramids
         self._lock = threading.Lock()
 
@@ -76,7 +112,9 @@ class NodeCache:
             self._nodes.clear()
         self._nodes.update(nodes)
 
-    def _from_pyramid(self, node: NodeID, size: int, fetch: TileFetcher) -> bytes | None:
+    def _from_pyramid(
+        self, node: NodeID, size: int, fetch: TileFetcher, load: PyramidLoader | None
+    ) -> bytes | None:
         """The node from the pyramid of its full tile, or None if that tile isn't full."""
         level, index = node
         tile_level, sub = divmod(level, TILE_HEIGHT)
@@ -89,19 +127,24 @@ class NodeCache:
             if levels is not None:
                 self._pyramids.move_to_end(key)
         if levels is None:
-            data = fetch([TileID(tile_level, tile_index)])[0]
-            if len(data) != TILE_WIDTH * _HASH:
-                return None  # let TileReader report the malformed tile
-            levels = _pyramid(bytes(data))
+            levels = load(TileID(tile_level, tile_index)) if load is not None else None
+            if levels is None:
+                data = fetch([TileID(tile_level, tile_index)])[0]
+                if len(data) != TILE_WIDTH * _HASH:
+                    return None  # let TileReader report the malformed tile
+                levels = _pyramid(bytes(data))
             with self._lock:
                 self._pyramids[key] = levels
                 while len(self._pyramids) > self._max_pyramids:
                     self._pyramids.popitem(last=False)
-        offset = (index - (tile_index << (TILE_HEIGHT - sub))) * _HASH
-        return levels[sub][offset : offset + _HASH]
+        offset = _LEVEL_OFFSETS[sub] + (index - (tile_index << (TILE_HEIGHT - sub))) * _HASH
+        return levels[offset : offset + _HASH]
 
-    def reader(self, size: int, fetch: TileFetcher) -> NodeReader:
-        """A node reader for the tree of ``size`` whose tiles ``fetch`` returns."""
+    def reader(
+        self, size: int, fetch: TileFetcher, load_pyramid: PyramidLoader | None = None
+    ) -> NodeReader:
+        """A node reader for the tree of ``size`` whose tiles ``fetch`` returns, and
+        whose stored pyramids ``load_pyramid`` (if given) returns."""
         tiles = TileReader(size, fetch)
         nodes = self._nodes
 
@@ -111,7 +154,7 @@ class NodeCache:
             for node in ids:
                 value = nodes.get(node)
                 if value is None:
-                    value = self._from_pyramid(node, size, fetch)
+                    value = self._from_pyramid(node, size, fetch, load_pyramid)
                     if value is None:
                         missing.append(node)
                 found.append(value)

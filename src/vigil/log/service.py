@@ -314,7 +314,7 @@ class LogService:
     # -- reads -----------------------------------------------------------------------
 
     def _reader(self, size: int) -> NodeReader:
-        return self._nodes.reader(size, self._read_tiles)
+        return self._nodes.reader(size, self._read_tiles, self._tiles.load_pyramid)
 
     def _read_tiles(self, tiles: Sequence[TileID]) -> list[bytes]:
         result = []

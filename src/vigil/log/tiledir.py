@@ -13,11 +13,23 @@ either the old file or the whole new one. Tile contents are a deterministic
 function of the log's entries, so rewriting a tile after a crash writes the
 same bytes; partial tiles are kept (their paths differ by width), as
 tlog-tiles requires for sizes that had a checkpoint.
+
+Beside it, in ``<directory>.pyramids/level-<L>`` (not served: no tlog-tiles
+resource), each full hash tile's *pyramid*: the tile's hashes and the
+nodes of the seven tree levels above them, with a checksum
+(:func:`vigil.log.nodes.format_pyramid`), one fixed-size record per tile at
+offset ``index * PYRAMID_BYTES``, written with each full tile so that
+proofs need not hash it (ADR 0015). Readers map the file (:mod:`mmap`):
+every process shares the page cache and a proof slices its record with no
+system call. Pyramids are derived data: written without fsync, and a
+record that is missing, torn or damaged (its checksum) is computed again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import mmap
 import os
 import secrets
 import threading
@@ -26,10 +38,13 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from vigil.core.tiles import TileID, tile_path
+from vigil.core.tiles import TILE_WIDTH, TileID, tile_path
 from vigil.errors import StorageError
+from vigil.log.nodes import PYRAMID_BYTES, format_pyramid, parse_pyramid
 
 __all__ = ["CHECKPOINT_PATH", "TileDir"]
+
+_log = logging.getLogger(__name__)
 
 CHECKPOINT_PATH = "checkpoint"
 _FSYNC_THREADS = 8
@@ -43,10 +58,18 @@ class TileDir:
         cache_bytes: How many bytes of tiles :meth:`read_tile` keeps in memory
             (least recently used first out). Tile contents never change for a
             given path, so caching needs no invalidation.
+        pyramids: Where the pyramids go (default ``<root>.pyramids``).
     """
 
-    def __init__(self, root: Path, *, cache_bytes: int = 64 * 1024 * 1024) -> None:
+    def __init__(
+        self, root: Path, *, cache_bytes: int = 64 * 1024 * 1024, pyramids: Path | None = None
+    ) -> None:
         self.root = root
+        self.pyramids = pyramids if pyramids is not None else root.with_name(
+            root.name + ".pyramids"
+        )
+        self._pyramid_lock = threading.Lock()
+        self._pyramid_maps: dict[int, mmap.mmap] = {}  # tile level -> read-only map
         self._cache: OrderedDict[TileID, bytes] = OrderedDict()
         self._cache_budget = cache_bytes
         self._cached_bytes = 0
@@ -140,11 +163,77 @@ class TileDir:
                 os.close(fd)
 
     def write_tiles(self, tiles: Sequence[tuple[TileID, bytes]]) -> None:
-        """Write tiles and entry bundles (see :meth:`write_files`)."""
+        """Write tiles and entry bundles (see :meth:`write_files`), then the pyramids
+        of the full hash tiles among them (see :meth:`write_pyramids`).
+
+        A pyramid that cannot be written is only logged: proofs compute it.
+        """
         self.write_files([(tile_path(tile), data) for tile, data in tiles])
         with self._cache_lock:
             for tile, data in tiles:
                 self._remember(tile, data)
+        try:
+            self.write_pyramids(tiles)
+        except StorageError as exc:
+            _log.warning("%s", exc)
+
+    def write_pyramids(self, tiles: Sequence[tuple[TileID, bytes]]) -> None:
+        """Write the pyramid record of each full hash tile (not durably: derived data).
+
+        Raises:
+            StorageError: a write failed.
+        """
+        records: dict[int, list[tuple[int, bytes]]] = {}
+        for tile, data in tiles:
+            if not tile.entries and tile.width == TILE_WIDTH:
+                records.setdefault(tile.level, []).append(
+                    (tile.index * PYRAMID_BYTES, format_pyramid(tile, data))
+                )
+        try:
+            for level, writes in records.items():
+                self.pyramids.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self._pyramid_file(level), os.O_WRONLY | os.O_CREAT, 0o644)
+                try:
+                    for offset, record in writes:
+                        os.pwrite(fd, record, offset)
+                finally:
+                    os.close(fd)
+        except OSError as exc:
+            raise StorageError(f"pyramids {self.pyramids}: write failed ({exc})") from exc
+
+    def load_pyramid(self, tile: TileID) -> bytes | None:
+        """Levels 0..7 of the full hash tile ``tile`` from its pyramid record, or None if
+        there is no valid record for it."""
+        end = (tile.index + 1) * PYRAMID_BYTES
+        view = self._pyramid_map(tile.level, end)
+        if view is None:
+            return None
+        return parse_pyramid(tile, view[end - PYRAMID_BYTES : end])
+
+    def _pyramid_file(self, level: int) -> Path:
+        return self.pyramids / f"level-{level}"
+
+    def _pyramid_map(self, level: int, end: int) -> mmap.mmap | None:
+        """The level's file mapped to at least ``end`` bytes, mapped again as it grows."""
+        with self._pyramid_lock:
+            view = self._pyramid_maps.get(level)
+            if view is not None and len(view) >= end:
+                return view
+            try:
+                fd = os.open(self._pyramid_file(level), os.O_RDONLY)
+            except OSError:
+                return None
+            try:
+                size = os.fstat(fd).st_size
+                if size < end:
+                    return None
+                view = mmap.mmap(fd, size, access=mmap.ACCESS_READ)
+            except (OSError, ValueError):
+                return None
+            finally:
+                os.close(fd)
+            self._pyramid_maps[level] = view  # the old map is unmapped when collected
+            return view
 
     def write_checkpoint(self, note: bytes) -> None:
         """Atomically replace ``checkpoint`` (durable on return)."""
