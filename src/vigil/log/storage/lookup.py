@@ -90,8 +90,8 @@ CREATE TABLE IF NOT EXISTS watermark (
 );
 """
 
-MERGE_FAN_IN = 8
-LEVEL_BASE_ENTRIES = 16384
+MERGE_FAN_IN = 8  # runs of one level merged at once
+LEVEL_BASE_ENTRIES = 16384  # about the runs of a second or two at full load
 _PAGE_BYTES = 4096
 _MMAP_BYTES = 8 << 30
 _CACHE_KIB = 64 * 1024
@@ -99,8 +99,8 @@ _IN_LIMIT = 500  # bound parameters per IN (...) query
 
 
 def run_level(entries: int) -> int:
-    """A run's size class: 0 below :data:`LEVEL_BASE_ENTRIES`, then one more for each
-    factor of :data:`MERGE_FAN_IN`."""
+    """A run's size class: ``floor(log(entries / LEVEL_BASE_ENTRIES))`` in base
+    :data:`MERGE_FAN_IN`, at least 0 (so 0 below ``8 * 16,384`` entries)."""
     level, size = 0, LEVEL_BASE_ENTRIES * MERGE_FAN_IN
     while entries >= size:
         level, size = level + 1, size * MERGE_FAN_IN
