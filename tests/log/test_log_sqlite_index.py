@@ -41,6 +41,15 @@ def open_log(path: Path) -> SqliteStorage:
     return storage
 
 
+def append_and_close(path: Path, start: int, end: int, *, indexed: bool) -> None:
+    """Open the log, append entries ``[start, end)``, index them if asked, close it."""
+    storage = open_log(path)
+    storage.append_entries(start, [entry(n) for n in range(start, end)])
+    if indexed:
+        storage.index_now()
+    storage.close()
+
+
 @pytest.fixture
 def storage(tmp_path: Path) -> Iterator[SqliteStorage]:
     store = open_log(tmp_path / "log.db")
@@ -147,10 +156,7 @@ def test_the_indexer_thread_catches_up_and_the_tail_shrinks(tmp_path: Path) -> N
 
 def test_a_lost_index_is_rebuilt_and_answers_the_same(tmp_path: Path) -> None:
     path = tmp_path / "log.db"
-    storage = open_log(path)
-    storage.append_entries(0, [entry(n) for n in range(20)])
-    storage.index_now()
-    storage.close()
+    append_and_close(path, 0, 20, indexed=True)
     (tmp_path / "log.db.index").unlink()
     (tmp_path / "log.db.index-wal").unlink(missing_ok=True)
     storage = open_log(path)
@@ -165,14 +171,9 @@ def test_a_lost_index_is_rebuilt_and_answers_the_same(tmp_path: Path) -> None:
 def test_an_index_of_another_log_state_is_rebuilt(tmp_path: Path) -> None:
     """The log's database restored from an older copy: the index is ahead of it."""
     path = tmp_path / "log.db"
-    storage = open_log(path)
-    storage.append_entries(0, [entry(n) for n in range(5)])
-    storage.close()
+    append_and_close(path, 0, 5, indexed=False)
     older = (tmp_path / "log.db").read_bytes()  # WAL checkpointed at close
-    storage = open_log(path)
-    storage.append_entries(5, [entry(n) for n in range(5, 9)])
-    storage.index_now()
-    storage.close()
+    append_and_close(path, 5, 9, indexed=True)
     for name in ("log.db-wal", "log.db-shm"):
         (tmp_path / name).unlink(missing_ok=True)
     path.write_bytes(older)
@@ -194,9 +195,7 @@ def test_a_big_backlog_is_indexed_before_serving(
     monkeypatch.setattr(sqlite_module, "_SYNC_INDEX_ENTRIES", 10)
     monkeypatch.setattr(sqlite_module, "_BULK_INDEX_CHUNK", 7)
     path = tmp_path / "log.db"
-    storage = open_log(path)
-    storage.append_entries(0, [entry(n) for n in range(40)])
-    storage.close()
+    append_and_close(path, 0, 40, indexed=False)
     storage = open_log(path)
     try:
         leaves, _, indexed = index_rows(path)
@@ -338,9 +337,7 @@ def test_a_shared_leaf_prefix_is_confirmed_against_the_whole_hash(
 
 def test_an_index_file_of_the_first_index_layout_is_rebuilt(tmp_path: Path) -> None:
     path = tmp_path / "log.db"
-    storage = open_log(path)
-    storage.append_entries(0, [entry(n) for n in range(3)])
-    storage.close()
+    append_and_close(path, 0, 3, indexed=False)
     with sqlite3.connect(path.with_name("log.db.index")) as db:
         db.execute("DELETE FROM runs")
         db.execute("CREATE TABLE leaf_index (prefix INTEGER, idx INTEGER)")
@@ -365,10 +362,7 @@ def test_the_sequencers_leaf_prefixes_cover_every_stored_entry(tmp_path: Path) -
     """With the lock, the leaf prefixes load on a thread; entries the indexer then takes
     from the tail join them, and duplicates of either are still found."""
     path = tmp_path / "log.db"
-    storage = open_log(path)
-    storage.append_entries(0, [entry(n) for n in range(30)])
-    storage.index_now()
-    storage.close()
+    append_and_close(path, 0, 30, indexed=True)
     storage = open_log(path)
     try:
         storage.acquire_sequencer_lock()

@@ -61,6 +61,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from vigil.log.storage.walcheckpoint import run_after_commits
 
 __all__ = [
     "LEVEL_BASE_ENTRIES",
@@ -69,8 +72,11 @@ __all__ = [
     "Indexer",
     "LookupIndex",
     "Watermark",
+    "count_entries",
+    "in_chunks",
     "key_hash",
     "leaf_prefix",
+    "write_transaction",
 ]
 
 _log = logging.getLogger(__name__)
@@ -105,6 +111,18 @@ def run_level(entries: int) -> int:
     while entries >= size:
         level, size = level + 1, size * MERGE_FAN_IN
     return level
+
+
+def count_entries(conn: sqlite3.Connection) -> int:
+    """The number of entries in the log's database (the next index)."""
+    return int(conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM entries").fetchone()[0])
+
+
+def in_chunks(values: Sequence[Any]) -> Iterator[tuple[list[Any], str]]:
+    """``values`` in chunks that fit one ``IN (...)``, each with its placeholders."""
+    for start in range(0, len(values), _IN_LIMIT):
+        chunk = list(values[start : start + _IN_LIMIT])
+        yield chunk, ",".join("?" * len(chunk))
 
 
 def leaf_prefix(leaf_hash: bytes) -> int:
@@ -248,14 +266,13 @@ class LookupIndex:
                 "%s: the lookup index (%d entries) does not match the log's entries; "
                 "rebuilding it", self._description, mark.entries,
             )
-            conn.execute("BEGIN IMMEDIATE")
-            for run in _read_runs(conn):
-                _drop_run_tables(conn, run.id)
-            conn.execute("DROP TABLE IF EXISTS leaf_index")
-            conn.execute("DROP TABLE IF EXISTS key_index")
-            conn.execute("DELETE FROM runs")
-            conn.execute("DELETE FROM watermark")
-            conn.execute("COMMIT")
+            with write_transaction(conn):
+                for run in _read_runs(conn):
+                    _drop_run_tables(conn, run.id)
+                conn.execute("DROP TABLE IF EXISTS leaf_index")
+                conn.execute("DROP TABLE IF EXISTS key_index")
+                conn.execute("DELETE FROM runs")
+                conn.execute("DELETE FROM watermark")
         return conn
 
     @staticmethod
@@ -283,8 +300,7 @@ class LookupIndex:
         mark = _read_watermark(index)
         main.execute("BEGIN")
         try:
-            count = int(main.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM entries")
-                        .fetchone()[0])
+            count = count_entries(main)
             end = min(count, mark.entries + max_entries)
             if end <= mark.entries:
                 return mark
@@ -307,7 +323,7 @@ class LookupIndex:
                         bytes(leaves[-1][1]))
         leaf_rows = sorted((leaf_prefix(bytes(h)), i) for i, h in leaves)
         keys.sort()
-        with _immediate(index):
+        with write_transaction(index):
             if _read_watermark(index) != mark:  # another indexer moved it: take its word
                 return _read_watermark(index)
             run_id = _next_run_id(index)
@@ -344,7 +360,7 @@ class LookupIndex:
             group = _mergeable(runs)
             if group is None:
                 return merges
-            with _immediate(index):
+            with write_transaction(index):
                 if _read_runs(index) != runs:  # another indexer merged: look again
                     continue
                 self._merge(index, group)
@@ -399,8 +415,9 @@ class LookupIndex:
 
 
 @contextmanager
-def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
-    """One write transaction on ``conn``: committed on success, else rolled back."""
+def write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """One ``BEGIN IMMEDIATE`` transaction on ``conn``: committed on success, else
+    rolled back."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield
@@ -443,9 +460,7 @@ class IndexSnapshot:
             return found
         unique = list(dict.fromkeys(prefixes))
         for run in self.runs:
-            for start in range(0, len(unique), _IN_LIMIT):
-                chunk = unique[start : start + _IN_LIMIT]
-                marks = ",".join("?" * len(chunk))
+            for chunk, marks in in_chunks(unique):
                 for prefix, index in self._conn.execute(
                     f"SELECT prefix, idx FROM leaf_{run.id} WHERE prefix IN ({marks})", chunk
                 ).fetchall():
@@ -535,12 +550,10 @@ class Indexer:
             _log.error("%s: no index thread (%s)", self._index.path, exc)
             return
         try:
-            while not self._stopping.is_set():
-                self._wake.wait()
-                if self._stopping.wait(self._interval_s):
-                    return
-                self._wake.clear()
-                self._extend_all(index, main)
+            run_after_commits(
+                self._wake, self._stopping, self._interval_s,
+                lambda: self._extend_all(index, main),
+            )
         finally:
             index.close()
             main.close()

@@ -47,8 +47,11 @@ from vigil.log.storage.lookup import (
     IndexSnapshot,
     LookupIndex,
     Watermark,
+    count_entries,
+    in_chunks,
     key_hash,
     leaf_prefix,
+    write_transaction,
 )
 from vigil.log.storage.sqlreaders import SqlReaders, refuse_conflicting_checkpoint
 from vigil.log.storage.walcheckpoint import WalCheckpointer
@@ -99,7 +102,6 @@ _MAX_WAL_BYTES = 256 * 1024 * 1024
 _SYNC_INDEX_ENTRIES = 100_000
 _INDEX_CHUNK = 200_000
 _BULK_INDEX_CHUNK = 1_000_000
-_IN_LIMIT = 500  # bound parameters per IN (...) query
 
 
 def _holder_text() -> str:
@@ -266,18 +268,13 @@ class SqliteStorage(SqlReaders):
         if old is None:
             return
         conn.create_function("vigil_key_hash", 2, key_hash, deterministic=True)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(conn):
             conn.execute(
                 "INSERT INTO search_rows (idx, key_type, value, key_hash) "
                 "SELECT idx, key_type, value, vigil_key_hash(key_type, value) "
                 "FROM search_keys ORDER BY idx"
             )
             conn.execute("DROP TABLE search_keys")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
     def _migrate_unique_leaf_hashes(self, conn: sqlite3.Connection) -> None:
         """Drop the second layout's random-key indexes (now in ``<database>.index``).
@@ -294,8 +291,7 @@ class SqliteStorage(SqlReaders):
         if unique:
             _log.warning("%s: moving the leaf-hash index out of the entries table "
                          "(once; a big log takes minutes)", self.description)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(conn):
             if unique:
                 conn.execute(
                     "CREATE TABLE entries_new (idx INTEGER PRIMARY KEY, "
@@ -306,10 +302,6 @@ class SqliteStorage(SqlReaders):
                 conn.execute("DROP TABLE entries")
                 conn.execute("ALTER TABLE entries_new RENAME TO entries")
             conn.execute("DROP INDEX IF EXISTS search_rows_by_key")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
     def _open_index(self, writer: sqlite3.Connection) -> None:
         """Create or check the index, index a big backlog now, load the leaf prefixes."""
@@ -319,8 +311,7 @@ class SqliteStorage(SqlReaders):
                 self._all.append(self._index_conn)
         conn = self._index_conn
         mark = self._index.watermark(conn)
-        count = int(writer.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM entries")
-                    .fetchone()[0])
+        count = count_entries(writer)
         if count - mark.entries > _SYNC_INDEX_ENTRIES:
             _log.warning("%s: indexing entries %d to %d before serving",
                          self.description, mark.entries, count)
@@ -527,11 +518,11 @@ class SqliteStorage(SqlReaders):
             raise ConflictError(f"{self.description}: batch at index {start} repeats a leaf hash")
         try:
             with self._write() as conn:
-                count = conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM entries").fetchone()
-                if count[0] != start:
+                count = count_entries(conn)
+                if count != start:
                     raise ConflictError(
                         f"{self.description}: append at index {start}, "
-                        f"but the log has {count[0]} entries"
+                        f"but the log has {count} entries"
                     )
                 unchecked = [h for h in hashes if h not in self._absent]
                 stored = self._find_stored(conn, unchecked) if unchecked else {}
@@ -692,9 +683,7 @@ def _confirm_leaves(
     wanted = set(hashes)
     indexes = [i for h in hashes for i in candidates.get(leaf_prefix(h), ())]
     found: dict[bytes, int] = {}
-    for start in range(0, len(indexes), _IN_LIMIT):
-        chunk = indexes[start : start + _IN_LIMIT]
-        marks = ",".join("?" * len(chunk))
+    for chunk, marks in in_chunks(indexes):
         for index, leaf_hash in conn.execute(
             f"SELECT idx, leaf_hash FROM entries WHERE idx IN ({marks})", chunk
         ).fetchall():

@@ -45,9 +45,23 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["WalCheckpointer"]
+__all__ = ["WalCheckpointer", "run_after_commits"]
 
 _log = logging.getLogger(__name__)
+
+
+def run_after_commits(
+    wake: threading.Event, stopped: threading.Event, delay_s: float, step: Callable[[], None]
+) -> None:
+    """A thread's loop that follows a writer's commits: wait for ``wake``, then
+    ``delay_s`` for more commits, then run ``step`` once for all of them; return
+    as soon as ``stopped`` is set (the stopper sets ``wake`` too)."""
+    while True:
+        wake.wait()
+        if stopped.wait(delay_s):
+            return
+        wake.clear()
+        step()
 
 
 class WalCheckpointer:
@@ -132,16 +146,14 @@ class WalCheckpointer:
         except Exception as exc:  # the writer checkpoints itself (before_write)
             _log.error("%s: no checkpoint thread (%s)", self._description, exc)
             return
+        def step() -> None:
+            try:
+                self._checkpoint(conn)
+            except sqlite3.Error as exc:
+                # Only the copy failed: the frames stay in the WAL, durable.
+                _log.warning("%s: WAL checkpoint failed (%s)", self._description, exc)
+
         try:
-            while True:
-                self._wake.wait()
-                if self._stopped.wait(self._coalesce_s):
-                    return
-                self._wake.clear()
-                try:
-                    self._checkpoint(conn)
-                except sqlite3.Error as exc:
-                    # Only the copy failed: the frames stay in the WAL, durable.
-                    _log.warning("%s: WAL checkpoint failed (%s)", self._description, exc)
+            run_after_commits(self._wake, self._stopped, self._coalesce_s, step)
         finally:
             conn.close()
