@@ -29,9 +29,12 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/mypy --strict src
 	$(BIN)/lint-imports
 
+# The property suite is pure CPU (hypothesis), so it runs on every core; the rest
+# starts servers and measures timeouts, so it runs one test at a time.
 test: lint
 	scripts/debian-packages test
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto tests/property
+	$(BIN)/pytest --ignore=tests/property
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/core.py
