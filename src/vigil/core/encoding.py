@@ -85,6 +85,13 @@ def b64decode_strict(text: str | bytes, *, what: str) -> bytes:
             raise FormatError(f"{what}: base64 contains non-ASCII characters") from exc
     else:
         raw = text
+    try:  # the common case: canonical input, which re-encodes to itself
+        data = binascii.a2b_base64(raw)
+        if binascii.b2a_base64(data, newline=False) == raw:
+            return data
+    except binascii.Error:
+        pass
+    # Not canonical: find out why, for the message.
     try:
         data = base64.b64decode(raw, validate=True)
     except (binascii.Error, ValueError) as exc:

@@ -296,6 +296,17 @@ def _parse_json(data: bytes, *, what: str, max_bytes: int) -> dict[str, Any]:
 
 
 def _parse_subject(index: int, item: Any) -> Subject:
+    if type(item) is dict:
+        name = item.get("name")
+        digest = item.get("digest")
+        if (
+            (type(name) is str or (name is None and "name" not in item))
+            and type(digest) is dict
+            and digest
+            and all(_standard_hex_digest(a, v) for a, v in digest.items())
+        ):
+            return _checked_subject(name, digest)
+    # Anything else: the checks one by one, for the message.
     what = f"in-toto statement subject[{index}]"
     if not isinstance(item, dict):
         raise FormatError(f"{what}: want an object (got {_json_type(item)})")
@@ -315,7 +326,38 @@ def _parse_subject(index: int, item: Any) -> Subject:
                 f"{what} digest {algorithm[:40]!r}: want a string (got {_json_type(value)})"
             )
         _check_digest(f"{what} digest", algorithm, value)
-    return Subject(name=name, digest=digest)
+    return _checked_subject(name, digest)
+
+
+def _standard_hex_digest(algorithm: str, value: Any) -> bool:
+    """Whether a DigestSet entry is a well-formed digest of a standard algorithm.
+
+    The common case of :func:`_check_digest`, decided without building any
+    message: every name in :data:`HEX_DIGEST_LENGTHS` is a valid algorithm
+    name, and each of its lengths is even and within the value cap. False
+    means only "not proven": :func:`_check_digest` then decides.
+    """
+    lengths = HEX_DIGEST_LENGTHS.get(algorithm)
+    return (
+        lengths is not None
+        and type(value) is str
+        and len(value) in lengths
+        and _LOWER_HEX.fullmatch(value) is not None
+    )
+
+
+def _checked_subject(name: str | None, digest: dict[str, str]) -> Subject:
+    """A Subject from parsed JSON that :func:`_parse_subject` has checked.
+
+    Skips ``__post_init__``, which would repeat those checks, and its copy of
+    ``digest``, which the parser owns. Strings parsed from JSON are valid
+    UTF-8 (the JSON parsers refuse lone surrogates), which is the one check
+    of ``__post_init__`` the parser does not repeat.
+    """
+    subject = object.__new__(Subject)
+    object.__setattr__(subject, "name", name)
+    object.__setattr__(subject, "digest", MappingProxyType(digest))
+    return subject
 
 
 def _json_type(value: Any) -> str:
@@ -399,9 +441,14 @@ def parse_statement(
     if not isinstance(predicate, dict):
         raise FormatError(f"{what} predicate: want an object (got {_json_type(predicate)})")
 
-    return Statement(
-        subjects=subjects, predicate_type=predicate_type, predicate=predicate, raw=payload
-    )
+    # Every invariant of Statement.__post_init__ is checked above; build it
+    # without a second pass (and without copying the parser's own predicate).
+    statement = object.__new__(Statement)
+    object.__setattr__(statement, "subjects", subjects)
+    object.__setattr__(statement, "predicate_type", predicate_type)
+    object.__setattr__(statement, "predicate", MappingProxyType(predicate))
+    object.__setattr__(statement, "raw", payload)
+    return statement
 
 
 def format_statement(

@@ -232,3 +232,13 @@ def test_subject_digest_is_copied() -> None:
     subject = Subject("a", digest)
     digest["sha256"] = "0" * 64
     assert subject.digest["sha256"] == SHA256
+
+
+def test_every_standard_hex_algorithm_passes_the_full_digest_check() -> None:
+    """The parser's fast path accepts a digest of these algorithms on their
+    lengths alone, without the name and length checks of the full check."""
+    from vigil.core.intoto import HEX_DIGEST_LENGTHS, _check_digest
+
+    for algorithm, lengths in HEX_DIGEST_LENGTHS.items():
+        for length in lengths:
+            _check_digest("digest", algorithm, "a" * length)  # does not raise
