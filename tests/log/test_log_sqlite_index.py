@@ -17,7 +17,7 @@ from vigil.errors import ConflictError
 from vigil.log.kinds import IndexKey
 from vigil.log.storage import NewEntry
 from vigil.log.storage import sqlite as sqlite_module
-from vigil.log.storage.lookup import MERGE_FAN_IN, key_hash, leaf_prefix
+from vigil.log.storage.lookup import MERGE_FAN_IN, insert_rows, key_hash, leaf_prefix
 from vigil.log.storage.sqlite import SqliteStorage
 
 ORIGIN = "example.com/log"
@@ -380,3 +380,16 @@ def test_the_sequencers_leaf_prefixes_cover_every_stored_entry(tmp_path: Path) -
                 storage.append_entries(40, [entry(duplicate)])
     finally:
         storage.close()
+
+
+@pytest.mark.parametrize("width", [2, 3, 4])
+@pytest.mark.parametrize("count", [0, 1, 239, 240, 241, 320, 321, 1000])
+def test_multi_row_inserts_write_every_row_in_order(width: int, count: int) -> None:
+    """insert_rows splits rows into full statements and a remainder: none lost,
+    none doubled, order kept (rowids follow it)."""
+    conn = sqlite3.connect(":memory:")
+    columns = ", ".join(f"c{i}" for i in range(width))
+    conn.execute(f"CREATE TABLE t ({columns})")
+    rows = [tuple(f"{n}.{i}" for i in range(width)) for n in range(count)]
+    insert_rows(conn, f"INSERT INTO t ({columns})", width, iter(rows))
+    assert conn.execute(f"SELECT {columns} FROM t ORDER BY rowid").fetchall() == rows

@@ -25,9 +25,10 @@ from collections.abc import Callable, Iterable, Sequence
 from vigil.core.merkle import EMPTY_ROOT, HASH_SIZE, MAX_TREE_SIZE, NODE_HASH_PREFIX
 from vigil.errors import FormatError
 
-__all__ = ["CompactRange", "Visitor"]
+__all__ = ["CompactRange", "LevelVisitor", "Visitor"]
 
 Visitor = Callable[[int, int, bytes], None]
+LevelVisitor = Callable[[int, int, list[bytes]], None]
 """``visit(level, index, hash)``: called once for every newly complete full subtree."""
 
 _sha256 = hashlib.sha256
@@ -149,6 +150,30 @@ class CompactRange:
             OverflowError: The tree would exceed 2**64 - 1 leaves.
             TypeError: ``leaf_hashes`` is a bytes-like object.
         """
+        if visit is None:
+            self.extend_levels(leaf_hashes)
+            return
+
+        def each(level: int, first: int, values: list[bytes]) -> None:
+            for offset, value in enumerate(values):
+                visit(level, first + offset, value)
+
+        self.extend_levels(leaf_hashes, each)
+
+    def extend_levels(
+        self, leaf_hashes: Iterable[bytes], visit: LevelVisitor | None = None
+    ) -> None:
+        """:meth:`extend`, telling ``visit`` of new subtrees a level at a time.
+
+        ``visit(level, first, hashes)`` is called once per level that gains
+        complete subtrees, lowest first: ``hashes`` are those of the subtrees
+        at indexes ``first, first + 1, ...`` of that level. One call per level
+        instead of one per node: the log integrates thousands of leaves a
+        second.
+
+        Raises:
+            as :meth:`extend`.
+        """
         if isinstance(leaf_hashes, bytes | bytearray | memoryview | str):
             raise TypeError(
                 f"compact range: want a sequence of leaf hashes, got {type(leaf_hashes).__name__}"
@@ -178,8 +203,7 @@ class CompactRange:
         first = self._size  # index of nodes[0] within its level
         level = 0
         if visit is not None:
-            for offset, value in enumerate(nodes):
-                visit(0, first + offset, value)
+            visit(0, first, list(nodes))
         while nodes:
             if first & 1:
                 # nodes[0] is a right child: its left sibling is the lowest
@@ -196,9 +220,8 @@ class CompactRange:
             ]
             first >>= 1
             level += 1
-            if visit is not None:
-                for offset, value in enumerate(nodes):
-                    visit(level, first + offset, value)
+            if visit is not None and nodes:
+                visit(level, first, list(nodes))
         settled.reverse()
         frontier.extend(settled)
         self._hashes = frontier

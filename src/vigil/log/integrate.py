@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 
 from vigil.core.compact import CompactRange
 from vigil.core.merkle import root_from_leaf_hashes
@@ -239,12 +240,13 @@ class TreeBuilder:
         new_hashes: dict[int, list[bytes]] = {}
         nodes: dict[tuple[int, int], bytes] = {}
 
-        def visit(level: int, index: int, value: bytes) -> None:
+        def visit(level: int, first: int, values: list[bytes]) -> None:
             if level % TILE_HEIGHT == 0:
-                new_hashes.setdefault(level // TILE_HEIGHT, []).append(value)
-            nodes[(level, index)] = value
+                new_hashes[level // TILE_HEIGHT] = values
+            ids = zip(repeat(level), range(first, first + len(values)))
+            nodes.update(zip(ids, values, strict=True))
 
-        compact.extend([leaf for leaf, _ in entries], visit)
+        compact.extend_levels([leaf for leaf, _ in entries], visit)
         tiles: list[tuple[TileID, bytes]] = []
         edges = [list(h) for h in self._edges]
         for level in sorted(new_hashes):

@@ -82,6 +82,24 @@ def test_visit_reports_exactly_the_new_full_nodes() -> None:
     assert set(seen) == full_nodes(300)
 
 
+def test_level_visits_are_one_per_level_and_cover_the_same_nodes() -> None:
+    splits = [0, 1, 2, 5, 8, 9, 100, 255, 256, 257, 299, 300]
+    cr = CompactRange()
+    for begin, end in itertools.pairwise(splits):
+        calls: list[tuple[int, int, list[bytes]]] = []
+        cr.extend_levels(LEAVES[begin:end], lambda lv, first, hs: calls.append((lv, first, hs)))
+        levels = [level for level, _, _ in calls]
+        assert levels == sorted(set(levels))  # lowest first, once each
+        assert all(hashes for _, _, hashes in calls)
+        nodes = {
+            (level, first + offset, h)
+            for level, first, hashes in calls
+            for offset, h in enumerate(hashes)
+        }
+        assert nodes == full_nodes(end) - full_nodes(begin)
+        assert cr.root() == TREE.root(end)
+
+
 def test_visit_on_append() -> None:
     cr = CompactRange.from_state(7, range_of(7).hashes)
     seen: list[tuple[int, int, bytes]] = []

@@ -49,6 +49,7 @@ from vigil.log.storage.lookup import (
     Watermark,
     count_entries,
     in_chunks,
+    insert_rows,
     key_hash,
     leaf_prefix,
     write_transaction,
@@ -532,13 +533,12 @@ class SqliteStorage(SqlReaders):
                         f"{self.description}: batch at index {start}: leaf hash "
                         f"{leaf_hash.hex()} is already stored at index {index}"
                     )
-                conn.executemany(
-                    "INSERT INTO entries (idx, leaf_hash, data) VALUES (?, ?, ?)",
+                insert_rows(
+                    conn, "INSERT INTO entries (idx, leaf_hash, data)", 3,
                     ((start + i, e.leaf_hash, e.data) for i, e in enumerate(entries)),
                 )
-                conn.executemany(
-                    "INSERT INTO search_rows (idx, key_type, value, key_hash) "
-                    "VALUES (?, ?, ?, ?)",
+                insert_rows(
+                    conn, "INSERT INTO search_rows (idx, key_type, value, key_hash)", 4,
                     (
                         (start + i, key.key_type, key.value, key_hash(key.key_type, key.value))
                         for i, e in enumerate(entries)
