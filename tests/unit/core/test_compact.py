@@ -87,7 +87,11 @@ def test_level_visits_are_one_per_level_and_cover_the_same_nodes() -> None:
     cr = CompactRange()
     for begin, end in itertools.pairwise(splits):
         calls: list[tuple[int, int, list[bytes]]] = []
-        cr.extend_levels(LEAVES[begin:end], lambda lv, first, hs: calls.append((lv, first, hs)))
+
+        def visit(level: int, first: int, hashes: list[bytes]) -> None:
+            calls.append((level, first, hashes))  # noqa: B023 - called before the next loop
+
+        cr.extend_levels(LEAVES[begin:end], visit)
         levels = [level for level, _, _ in calls]
         assert levels == sorted(set(levels))  # lowest first, once each
         assert all(hashes for _, _, hashes in calls)
