@@ -91,6 +91,30 @@ def test_stored_pyramids_give_the_same_nodes_without_tiles_or_hashing(
         assert reader([node]) == [tree.node(*node)], node
 
 
+def test_a_proof_looks_up_each_tile_pyramid_once(tmp_path: Path) -> None:
+    """A proof takes a node per level from each tile it crosses: one lookup per tile,
+    even with no room in the cache to keep any."""
+    size = 70_000
+    _, tiles = tiles_of(size)
+    directory = TileDir(tmp_path / "tiles")
+    directory.write_tiles([(t, d) for t, d in tiles.items() if not t.is_partial])
+    loads: list[TileID] = []
+
+    def load(tile: TileID) -> bytes | None:
+        loads.append(tile)
+        return directory.load_pyramid(tile)
+
+    fetch = lambda ids: [tiles[t] for t in ids]  # noqa: E731
+    cache = NodeCache(max_pyramids=0)
+    reference = TileReader(size, fetch)
+    for index in (5, 40_000, 65_535):
+        loads.clear()
+        proof = prove_inclusion(index, size, cache.reader(size, fetch, load))
+        assert proof == prove_inclusion(index, size, reference)
+        assert len(loads) == len(set(loads))  # once each
+        assert TileID(0, index // 256) in loads and TileID(1, index // 65536) in loads
+
+
 def test_a_torn_damaged_or_misplaced_pyramid_is_computed_again(tmp_path: Path) -> None:
     size = 1280
     tree, tiles = tiles_of(size)

@@ -113,32 +113,56 @@ class NodeCache:
         self._nodes.update(nodes)
 
     def _from_pyramid(
-        self, node: NodeID, size: int, fetch: TileFetcher, load: PyramidLoader | None
+        self,
+        node: NodeID,
+        size: int,
+        fetch: TileFetcher,
+        load: PyramidLoader | None,
+        seen: dict[tuple[int, int], bytes | None],
     ) -> bytes | None:
-        """The node from the pyramid of its full tile, or None if that tile isn't full."""
+        """The node from the pyramid of its full tile, or None if that tile isn't full.
+
+        ``seen`` holds the pyramids this read has looked up already: a proof
+        takes up to eight nodes (one per level) from each tile it crosses, so
+        each tile is looked up once per read, not once per node.
+        """
         level, index = node
         tile_level, sub = divmod(level, TILE_HEIGHT)
         tile_index = index >> (TILE_HEIGHT - sub)
+        key = (tile_level, tile_index)
+        if key in seen:
+            levels = seen[key]
+        else:
+            levels = seen[key] = self._pyramid(key, size, fetch, load)
+        if levels is None:
+            return None
+        offset = _LEVEL_OFFSETS[sub] + (index - (tile_index << (TILE_HEIGHT - sub))) * _HASH
+        return levels[offset : offset + _HASH]
+
+    def _pyramid(
+        self, key: tuple[int, int], size: int, fetch: TileFetcher, load: PyramidLoader | None
+    ) -> bytes | None:
+        """Levels 0..7 of the full tile ``key``: cached, loaded or computed; None if
+        the tile is not full in the tree of ``size`` (or is malformed)."""
+        tile_level, tile_index = key
         if (tile_index + 1) * TILE_WIDTH << (TILE_HEIGHT * tile_level) > size:
             return None  # a partial tile: its nodes come from the edge
-        key = (tile_level, tile_index)
         with self._lock:
             levels = self._pyramids.get(key)
             if levels is not None:
                 self._pyramids.move_to_end(key)
+                return levels
+        levels = load(TileID(tile_level, tile_index)) if load is not None else None
         if levels is None:
-            levels = load(TileID(tile_level, tile_index)) if load is not None else None
-            if levels is None:
-                data = fetch([TileID(tile_level, tile_index)])[0]
-                if len(data) != TILE_WIDTH * _HASH:
-                    return None  # let TileReader report the malformed tile
-                levels = _pyramid(bytes(data))
-            with self._lock:
-                self._pyramids[key] = levels
-                while len(self._pyramids) > self._max_pyramids:
-                    self._pyramids.popitem(last=False)
-        offset = _LEVEL_OFFSETS[sub] + (index - (tile_index << (TILE_HEIGHT - sub))) * _HASH
-        return levels[offset : offset + _HASH]
+            data = fetch([TileID(tile_level, tile_index)])[0]
+            if len(data) != TILE_WIDTH * _HASH:
+                return None  # let TileReader report the malformed tile
+            levels = _pyramid(bytes(data))
+        with self._lock:
+            self._pyramids[key] = levels
+            while len(self._pyramids) > self._max_pyramids:
+                self._pyramids.popitem(last=False)
+        return levels
 
     def reader(
         self, size: int, fetch: TileFetcher, load_pyramid: PyramidLoader | None = None
@@ -151,10 +175,11 @@ class NodeCache:
         def read(ids: Sequence[NodeID]) -> list[bytes]:
             found: list[bytes | None] = []
             missing = []
+            seen: dict[tuple[int, int], bytes | None] = {}
             for node in ids:
                 value = nodes.get(node)
                 if value is None:
-                    value = self._from_pyramid(node, size, fetch, load_pyramid)
+                    value = self._from_pyramid(node, size, fetch, load_pyramid, seen)
                     if value is None:
                         missing.append(node)
                 found.append(value)
