@@ -61,6 +61,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -431,7 +432,7 @@ class LookupIndex:
             for run in snapshot.runs:
                 rows = index.execute(f"SELECT prefix FROM leaf_{run.id}")
                 while chunk := rows.fetchmany(65536):
-                    prefixes.update(row[0] for row in chunk)
+                    prefixes.update(map(itemgetter(0), chunk))
         return snapshot.watermark.entries, prefixes
 
 

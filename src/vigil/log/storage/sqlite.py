@@ -495,14 +495,20 @@ class SqliteStorage(SqlReaders):
 
     def _load_prefixes(self) -> None:
         """On a thread of its own: every indexed entry's leaf prefix, for the sequencer."""
+        started = time.monotonic()
         try:
             conn = self._index.connect()
             if conn is None:
                 return
             try:
-                self._loaded_prefixes = self._index.all_prefixes(conn)
+                loaded = self._index.all_prefixes(conn)
             finally:
                 conn.close()
+            self._loaded_prefixes = loaded
+            _log.info(
+                "%s: loaded the leaf prefixes of %d entries in %.1f s",
+                self.description, loaded[0], time.monotonic() - started,
+            )
         except Exception as exc:  # the sequencer keeps reading the runs instead
             _log.error("%s: could not load the leaf prefixes (%s)", self.description, exc)
 
