@@ -68,7 +68,7 @@ def _pyramid(tile: bytes) -> bytes:
     return b"".join(levels)
 
 
-def _record_checksum(tile: TileID, levels: bytes) -> bytes:
+def _record_checksum(tile: TileID, levels: bytes | memoryview) -> bytes:
     name = f"{tile.level}/{tile.index}\n".encode()
     return zlib.crc32(levels, zlib.crc32(name)).to_bytes(_CRC_BYTES, "big")
 
@@ -79,15 +79,19 @@ def format_pyramid(tile: TileID, data: bytes) -> bytes:
     return levels + _record_checksum(tile, levels)
 
 
-def parse_pyramid(tile: TileID, record: bytes) -> bytes | None:
+def parse_pyramid(tile: TileID, record: bytes | memoryview) -> bytes | None:
     """Levels 0..7 of ``tile`` from its pyramid record, or None if the record is not
-    that tile's (wrong length or checksum: torn, damaged, misplaced, absent)."""
+    that tile's (wrong length or checksum: torn, damaged, misplaced, absent).
+
+    ``record`` may be a view of a mapped file: it is checked in place and
+    copied only once it is known good.
+    """
     if len(record) != PYRAMID_BYTES:
         return None
     levels = record[:_LEVELS_BYTES]
-    if _record_checksum(tile, levels) != record[_LEVELS_BYTES:]:
+    if _record_checksum(tile, levels) != bytes(record[_LEVELS_BYTES:]):
         return None
-    return levels
+    return bytes(levels)
 
 
 class NodeCache:

@@ -208,7 +208,8 @@ class TileDir:
         view = self._pyramid_map(tile.level, end)
         if view is None:
             return None
-        return parse_pyramid(tile, view[end - PYRAMID_BYTES : end])
+        with memoryview(view) as mapped:
+            return parse_pyramid(tile, mapped[end - PYRAMID_BYTES : end])
 
     def _pyramid_file(self, level: int) -> Path:
         return self.pyramids / f"level-{level}"
