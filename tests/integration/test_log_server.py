@@ -296,6 +296,42 @@ def rejected(log: Log, response: httpx.Response, status: int, code: str, fragmen
     assert fragment in body["message"], body
 
 
+def test_pipelined_requests_get_whole_answers_in_order(log: Log) -> None:
+    """Answers are written a turn of the event loop at a time (vigil.cli.http_protocol):
+    requests sent together on one connection still get each answer whole, in order."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(log.url)
+    paths = ["/checkpoint", "/api/v1/proof/consistency?old_size=0&new_size=0", "/api/v1/entries/0"]
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(b"".join(f"GET {p} HTTP/1.1\r\nHost: x\r\n\r\n".encode() for p in paths))
+        data = b""
+        answers: list[tuple[bytes, bytes]] = []
+        while len(answers) < len(paths):
+            head, separator, rest = data.partition(b"\r\n\r\n")
+            if separator:
+                length = next(
+                    int(line.split(b":", 1)[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                )
+                if len(rest) >= length:
+                    answers.append((head.split(b"\r\n", 1)[0], rest[:length]))
+                    data = rest[length:]
+                    continue
+            chunk = sock.recv(65536)
+            assert chunk, f"connection closed after {len(answers)} answers"
+            data += chunk
+    assert answers[0][0] == b"HTTP/1.1 200 OK"
+    assert answers[0][1].startswith(ORIGIN.encode() + b"\n")
+    for (status, body), path in zip(answers[1:], paths[1:], strict=True):
+        alone = httpx.get(log.url + path, timeout=10)  # the same request on its own
+        assert status.split(b" ")[1] == str(alone.status_code).encode()
+        assert json.loads(body) == alone.json()
+    assert data == b""
+
+
 def test_bad_input_is_refused_and_nothing_is_written(log: Log) -> None:
     submit(log, "before-bad-input")
     count = log.entry_count()

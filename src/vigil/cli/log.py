@@ -135,9 +135,6 @@ def add_parser(sub: Any) -> None:
 
 
 _GC_THRESHOLD = 200_000  # allocations between young-generation collections
-# No per-request work the log doesn't use: it reads no X-Forwarded-* headers
-# and needn't name its server software.
-_UVICORN_OPTIONS: dict[str, Any] = {"proxy_headers": False, "server_header": False}
 
 # -- server ------------------------------------------------------------------------------
 

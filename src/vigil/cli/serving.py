@@ -12,7 +12,13 @@ __all__ = ["UVICORN_OPTIONS", "configure_logging", "listen", "run_uvicorn", "sho
 
 # No per-request work the servers don't use: they read no X-Forwarded-*
 # headers and needn't name their server software.
-UVICORN_OPTIONS: dict[str, Any] = {"proxy_headers": False, "server_header": False}
+# Each response goes out in one write (vigil.cli.http_protocol); named, so that
+# uvicorn is imported only by a command that serves.
+UVICORN_OPTIONS: dict[str, Any] = {
+    "proxy_headers": False,
+    "server_header": False,
+    "http": "vigil.cli.http_protocol:CoalescingHttpToolsProtocol",
+}
 
 
 def configure_logging(level: int = logging.INFO) -> None:
