@@ -28,8 +28,10 @@ from vigil.errors import FormatError
 __all__ = ["CompactRange", "LevelVisitor", "Visitor"]
 
 Visitor = Callable[[int, int, bytes], None]
-LevelVisitor = Callable[[int, int, list[bytes]], None]
 """``visit(level, index, hash)``: called once for every newly complete full subtree."""
+
+LevelVisitor = Callable[[int, int, list[bytes]], None]
+"""``visit(level, first, hashes)``: called once per level that gains complete subtrees."""
 
 _sha256 = hashlib.sha256
 

@@ -137,13 +137,13 @@ class NodeCache:
         if key in seen:
             levels = seen[key]
         else:
-            levels = seen[key] = self._pyramid(key, size, fetch, load)
+            levels = seen[key] = self._tile_levels(key, size, fetch, load)
         if levels is None:
             return None
         offset = _LEVEL_OFFSETS[sub] + (index - (tile_index << (TILE_HEIGHT - sub))) * _HASH
         return levels[offset : offset + _HASH]
 
-    def _pyramid(
+    def _tile_levels(
         self, key: tuple[int, int], size: int, fetch: TileFetcher, load: PyramidLoader | None
     ) -> bytes | None:
         """Levels 0..7 of the full tile ``key``: cached, loaded or computed; None if
